@@ -1,0 +1,88 @@
+//! Errors of the audit runtime.
+
+use sea_orm::DbErr;
+
+/// Prefix of every [`DbErr::Custom`] message produced by this crate, so callers can
+/// recognise an audit failure in an error that went through SeaORM's hook boundary.
+pub const ERROR_PREFIX: &str = "sea-orm-audit: ";
+
+/// Everything that can go wrong while recording an audit entry.
+///
+/// SeaORM hooks must return [`DbErr`], so inside `insert`/`update`/`delete` these
+/// errors arrive as `DbErr::Custom` whose message starts with [`ERROR_PREFIX`].
+/// [`AuditError::from_db_err`] turns such an error back into this type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// An audit table is missing: the audit migrations have not been run on this database.
+    #[error(
+        "audit table `{table}` does not exist; run migration `{migration}` from sea-orm-audit-migration (or wrap data migrations in `sea_orm_audit::migration_guard`)"
+    )]
+    MissingTable {
+        /// The table that was not found.
+        table: &'static str,
+        /// The migration that creates it.
+        migration: &'static str,
+    },
+    /// Strict transactions are on and an audited write was made on a plain connection.
+    #[error(
+        "audited {action} on `{table}` outside a transaction while strict transactions are on; use a DatabaseTransaction or the `*_atomic` methods"
+    )]
+    NotInTransaction {
+        /// The audited action that was refused.
+        action: &'static str,
+        /// The entity's table.
+        table: String,
+    },
+    /// A value given to the audit API was not acceptable.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which input was rejected.
+        field: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The primary key of an audited model could not be read.
+    #[error("primary key of `{table}` is not set")]
+    PrimaryKeyNotSet {
+        /// The entity's table.
+        table: String,
+    },
+    /// The database rejected an audit statement.
+    #[error("writing the audit record failed: {0}")]
+    Db(#[source] DbErr),
+}
+
+impl AuditError {
+    /// Recovers an `AuditError` from a `DbErr` produced by an audited write, when it
+    /// was one. Returns `None` for errors that did not come from this crate.
+    pub fn from_db_err(err: &DbErr) -> Option<String> {
+        match err {
+            DbErr::Custom(msg) => msg.strip_prefix(ERROR_PREFIX).map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Whether a `DbErr` came from this crate.
+    pub fn is_audit_error(err: &DbErr) -> bool {
+        Self::from_db_err(err).is_some()
+    }
+}
+
+impl From<AuditError> for DbErr {
+    fn from(err: AuditError) -> Self {
+        DbErr::Custom(format!("{ERROR_PREFIX}{err}"))
+    }
+}
+
+impl From<DbErr> for AuditError {
+    fn from(err: DbErr) -> Self {
+        AuditError::Db(err)
+    }
+}
+
+/// Error returned when a global setting is installed a second time.
+#[derive(Debug, thiserror::Error)]
+#[error("the global audit configuration is already installed")]
+#[non_exhaustive]
+pub struct ConfigError;

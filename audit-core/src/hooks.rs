@@ -1,0 +1,247 @@
+//! The runtime behind the `ActiveModelBehavior` impl that `#[derive(Audited)]` writes.
+//!
+//! SeaORM's hooks carry no old values and `update_without_returning` never runs
+//! `after_save`, so the hooks do not rely on a before → after hand-over:
+//!
+//! - **insert**: `after_save` receives the inserted row (with database defaults, from
+//!   RETURNING or SeaORM's read-back) and writes the CREATE row.
+//! - **update**: `before_save` reads the row by primary key (`FOR UPDATE` on
+//!   PostgreSQL and MariaDB), runs the UPDATE itself, diffs the two images and writes
+//!   the UPDATE row, then hands SeaORM an unchanged model so its own UPDATE becomes a
+//!   no-op read. The audit row is therefore only ever written after a successful
+//!   UPDATE, on every path including `update_without_returning`, and nothing is kept
+//!   in memory between hooks.
+//! - **delete**: `before_delete` reads and locks the row and returns it as the
+//!   active model, so `after_delete` receives the full before-image and writes the
+//!   DELETE row only after the DELETE succeeded. A row that was not found comes back
+//!   with only its key set, which tells `after_delete` there is nothing to record.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect,
+    TryIntoModel,
+};
+use serde_json::Value as Json;
+
+use crate::config::{self, AuditConfig};
+use crate::context::{self, RequestContext};
+use crate::diff;
+use crate::error::AuditError;
+use crate::model::{AuditBehavior, AuditedModel};
+use crate::writer::{self, AuditEntry};
+
+type Entity<A> = <A as ActiveModelTrait>::Entity;
+type Model<A> = <Entity<A> as EntityTrait>::Model;
+type Column<A> = <Entity<A> as EntityTrait>::Column;
+
+/// Action words written by the hooks.
+pub(crate) const CREATE: &str = "CREATE";
+pub(crate) const UPDATE: &str = "UPDATE";
+pub(crate) const DELETE: &str = "DELETE";
+
+/// What one audited write needs to know, computed once per hook call.
+pub(crate) struct Plan {
+    pub(crate) cfg: Arc<AuditConfig>,
+    pub(crate) table: &'static str,
+}
+
+/// `None` when this write must not be audited: a guard or `without_audit` is in
+/// scope, auditing is disabled, or the table or action is skipped. Reads only
+/// task-local and in-memory state, so an unaudited write costs no query.
+pub(crate) fn plan<M: ModelTrait>(action: &str) -> Option<Plan> {
+    if context::is_suppressed() {
+        return None;
+    }
+    let cfg = config::current();
+    let table = diff::table_name::<M>();
+    if !cfg.is_enabled() || cfg.is_table_skipped(table) || cfg.is_action_skipped(action) {
+        return None;
+    }
+    Some(Plan { cfg, table })
+}
+
+/// Whether `C` is a transaction. SeaORM's `ConnectionTrait` cannot say, and `C` is not
+/// `'static` (no `Any`), so the type's name is the only witness; the integration
+/// tests pin the names of SeaORM's own connection and transaction types.
+pub fn is_transaction<C: ?Sized>() -> bool {
+    let name = std::any::type_name::<C>();
+    name.contains("DatabaseTransaction") || name.contains("RestrictedTransaction")
+}
+
+fn check_strict<C: ?Sized>(plan: &Plan, action: &'static str) -> Result<(), DbErr> {
+    if plan.cfg.is_strict() && !is_transaction::<C>() {
+        return Err(AuditError::NotInTransaction {
+            action,
+            table: plan.table.to_owned(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+async fn write<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(), DbErr> {
+    let ctx = RequestContext::current();
+    writer::write_entries(db, std::slice::from_ref(&entry), ctx.as_deref())
+        .await
+        .map_err(DbErr::from)
+}
+
+fn entry<M: AuditedModel>(
+    action: &str,
+    model: &M,
+    changes: serde_json::Map<String, Json>,
+) -> AuditEntry {
+    let pk = diff::primary_key_text(model);
+    AuditEntry {
+        action: action.to_owned(),
+        table_name: Some(diff::table_name::<M>().to_owned()),
+        object_repr: Some(diff::repr(model, &pk)),
+        object_pk: Some(pk),
+        changes: Some(Json::Object(changes)),
+        module: Some(M::audit_meta().module.to_owned()),
+        ..AuditEntry::default()
+    }
+}
+
+/// Builds the SELECT of `am`'s row by primary key; `None` if a key column is not set.
+fn find_by_key<A: ActiveModelTrait>(am: &A) -> Option<sea_orm::Select<Entity<A>>> {
+    let mut select = Entity::<A>::find();
+    for key in <Entity<A> as EntityTrait>::PrimaryKey::iter() {
+        let col = key.into_column();
+        match am.get(col) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => select = select.filter(col.eq(v)),
+            ActiveValue::NotSet => return None,
+        }
+    }
+    Some(select)
+}
+
+fn is_key<A: ActiveModelTrait>(col: Column<A>) -> bool {
+    <Entity<A> as EntityTrait>::PrimaryKey::from_column(col).is_some()
+}
+
+/// Runs the user's `before_save`, then audits an update (see the module docs).
+pub async fn before_save<A, C>(am: A, db: &C, insert: bool) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + AuditBehavior + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let am = <A as AuditBehavior>::before_save(am, db, insert).await?;
+    let action = if insert { CREATE } else { UPDATE };
+    let Some(plan) = plan::<Model<A>>(action) else {
+        return Ok(am);
+    };
+    check_strict::<C>(&plan, action)?;
+    if insert {
+        return Ok(am);
+    }
+    audited_update(am, db, plan).await
+}
+
+async fn audited_update<A, C>(am: A, db: &C, plan: Plan) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let Some(select) = find_by_key(&am) else {
+        return Ok(am);
+    };
+    let writes = Column::<A>::iter().any(|c| !is_key::<A>(c) && am.get(c).is_set());
+    if !writes && !plan.cfg.records_noop_updates() {
+        return Ok(am);
+    }
+    let Some(old) = select.lock_exclusive().one(db).await? else {
+        // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
+        return Ok(am);
+    };
+    let new = if !writes {
+        old.clone()
+    } else if db.support_returning() {
+        Entity::<A>::update(am.clone()).exec(db).await?
+    } else {
+        Entity::<A>::update(am.clone())
+            .exec_without_returning(db)
+            .await?;
+        let mut new = old.clone();
+        for col in Column::<A>::iter() {
+            if let ActiveValue::Set(v) = am.get(col) {
+                new.try_set(col, v)?;
+            }
+        }
+        new
+    };
+    let changes = diff::changed(&old, &new, &plan.cfg);
+    if !changes.is_empty() || plan.cfg.records_noop_updates() {
+        write(db, entry(UPDATE, &new, changes)).await?;
+    }
+    Ok(new.into_active_model())
+}
+
+/// Writes the CREATE row of an insert, then runs the user's `after_save`.
+pub async fn after_save<A, C>(model: Model<A>, db: &C, insert: bool) -> Result<Model<A>, DbErr>
+where
+    A: ActiveModelTrait + AuditBehavior + Send,
+    Model<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    if insert {
+        if let Some(plan) = plan::<Model<A>>(CREATE) {
+            let changes = diff::snapshot(&model, "new", &plan.cfg);
+            write(db, entry(CREATE, &model, changes)).await?;
+        }
+    }
+    <A as AuditBehavior>::after_save(model, db, insert).await
+}
+
+/// Runs the user's `before_delete`, then reads and locks the before-image.
+pub async fn before_delete<A, C>(am: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + AuditBehavior + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let am = <A as AuditBehavior>::before_delete(am, db).await?;
+    let Some(plan) = plan::<Model<A>>(DELETE) else {
+        return Ok(am);
+    };
+    check_strict::<C>(&plan, DELETE)?;
+    let Some(select) = find_by_key(&am) else {
+        return Ok(am);
+    };
+    match select.lock_exclusive().one(db).await? {
+        Some(old) => Ok(old.into_active_model()),
+        None => {
+            // Keys as `Set` (never `Unchanged`) mark "no before-image" for after_delete.
+            let mut marker = A::default();
+            for key in <Entity<A> as EntityTrait>::PrimaryKey::iter() {
+                let col = key.into_column();
+                if let Some(v) = am.get(col).into_value() {
+                    marker.set(col, v);
+                }
+            }
+            Ok(marker)
+        }
+    }
+}
+
+/// Writes the DELETE row from the before-image, then runs the user's `after_delete`.
+pub async fn after_delete<A, C>(am: A, db: &C) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + AuditBehavior + Send + TryIntoModel<Model<A>>,
+    Model<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    let complete = Column::<A>::iter().all(|c| matches!(am.get(c), ActiveValue::Unchanged(_)));
+    if complete {
+        if let Some(plan) = plan::<Model<A>>(DELETE) {
+            let old = am.clone().try_into_model()?;
+            let changes = diff::snapshot(&old, "old", &plan.cfg);
+            write(db, entry(DELETE, &old, changes)).await?;
+        }
+    }
+    <A as AuditBehavior>::after_delete(am, db).await
+}

@@ -1,0 +1,112 @@
+//! # sea-orm-audit
+//!
+//! An audit trail for [SeaORM](https://www.sea-ql.org/SeaORM/): every insert, update
+//! and delete of an audited entity writes an `audit_log` row with typed before/after
+//! values, through the same connection, so inside a transaction the change and its
+//! record commit or roll back together.
+//!
+//! ```
+//! use sea_orm::entity::prelude::*;
+//! use sea_orm::ActiveValue::Set;
+//! use sea_orm_audit::{Audited, RequestContext};
+//!
+//! mod article {
+//!     use sea_orm::entity::prelude::*;
+//!     use sea_orm_audit::Audited;
+//!
+//!     #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+//!     #[sea_orm(table_name = "article")]
+//!     #[audited(exclude(body_html), repr = "title")]
+//!     pub struct Model {
+//!         #[sea_orm(primary_key)]
+//!         pub id: i64,
+//!         pub title: String,
+//!         pub body_html: String,
+//!     }
+//!
+//!     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//!     pub enum Relation {}
+//!     // No `impl ActiveModelBehavior for ActiveModel {}`: the derive provides it.
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), DbErr> {
+//! # let db = sea_orm_audit::doc_fixtures::connect().await?;
+//! # sea_orm_audit::doc_fixtures::create_table(&db, article::Entity).await?;
+//! let ctx = RequestContext::new().actor("42", "Ada").request_id("req-1");
+//! let saved = ctx.scope(async {
+//!     article::ActiveModel {
+//!         title: Set("Hello".into()),
+//!         body_html: Set("<p>hi</p>".into()),
+//!         ..Default::default()
+//!     }
+//!     .insert(&db)
+//!     .await
+//! }).await?;
+//!
+//! let trail = sea_orm_audit::entity::audit_log::Entity::find().all(&db).await?;
+//! assert_eq!(trail.len(), 1);
+//! assert_eq!(trail[0].action, "CREATE");
+//! assert_eq!(trail[0].actor_name.as_deref(), Some("Ada"));
+//! assert_eq!(trail[0].object_repr.as_deref(), Some("Hello"));
+//! assert_eq!(trail[0].changes.as_ref().unwrap()["title"]["new"], "Hello");
+//! assert!(trail[0].changes.as_ref().unwrap().get("body_html").is_none());
+//! # let _ = saved;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Feature flags
+//! - `derive` (default): re-exports `#[derive(Audited)]` from `sea-orm-audit-derive`.
+
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+
+mod atomic;
+mod config;
+mod context;
+mod diff;
+pub mod entity;
+mod error;
+mod hooks;
+mod model;
+mod text;
+mod value;
+mod writer;
+
+pub mod prelude;
+
+pub use atomic::AtomicWrite;
+pub use config::{AuditConfig, DEFAULT_SECRET_NAMES};
+pub use context::{
+    MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS,
+    RequestContext, Suppression, hash_session, in_current_scope, is_suppressed, migration_guard,
+    with_actor, without_audit,
+};
+pub use diff::{MAX_REPR_CHARS, primary_key_text};
+pub use error::{AuditError, ConfigError, ERROR_PREFIX};
+pub use hooks::is_transaction;
+pub use model::{AuditBehavior, AuditMeta, AuditedModel};
+pub use value::{base64, base64_decode, to_json as value_to_json};
+pub use writer::{AUDIT_LOG_MIGRATION, AuditEntry, write_entries};
+
+/// Re-exported so `impl AuditBehavior` blocks need no direct dependency.
+pub use async_trait::async_trait;
+
+#[cfg(feature = "derive")]
+pub use sea_orm_audit_derive::Audited;
+
+/// Not public API: what generated code calls. May change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use sea_orm;
+
+    /// The hook runtime the derived `ActiveModelBehavior` delegates to.
+    pub mod hooks {
+        pub use crate::hooks::{after_delete, after_save, before_delete, before_save};
+    }
+}
+
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod doc_fixtures;

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+use sea_orm_audit::Audited;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+#[sea_orm(table_name = "article")]
+#[audited(mask(editor_token), unmask(editor_token))]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub title: String,
+    pub body_html: String,
+    pub editor_token: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+fn main() {}

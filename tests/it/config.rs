@@ -1,0 +1,60 @@
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+use sea_orm_audit::AuditConfig;
+use sea_orm_audit_tests::backend_test;
+use sea_orm_audit_tests::fixtures::{article, tag};
+
+use crate::common::trail;
+
+fn art(title: &str) -> article::ActiveModel {
+    article::ActiveModel {
+        title: Set(title.into()),
+        body: Set(String::new()),
+        body_html: Set(String::new()),
+        editor_token: Set(None),
+        views: Set(0),
+        published: Set(false),
+        ..Default::default()
+    }
+}
+
+backend_test!(async fn skip_tables_and_actions(db) {
+    let cfg = AuditConfig::new().skip_table("tag").skip_action("delete");
+    cfg.scope(async {
+        tag::ActiveModel { id: Set(uuid::Uuid::new_v4()), label: Set("x".into()) }.insert(&db.db).await?;
+        let a = art("kept").insert(&db.db).await?;
+        let mut am = a.clone().into_active_model();
+        am.views = Set(1);
+        let a = am.update(&db.db).await?;
+        a.into_active_model().delete(&db.db).await?;
+        Ok::<_, sea_orm::DbErr>(())
+    })
+    .await?;
+    let actions: Vec<_> = trail(&db.db).await?.into_iter().map(|r| (r.table_name, r.action)).collect();
+    assert_eq!(
+        actions,
+        [(Some("article".to_owned()), "CREATE".to_owned()), (Some("article".to_owned()), "UPDATE".to_owned())]
+    );
+    assert!(article::Entity::find().one(&db.db).await?.is_none(), "the skipped DELETE still deleted");
+    Ok(())
+});
+
+backend_test!(async fn disabled_config_records_nothing(db) {
+    AuditConfig::new().enabled(false).scope(art("quiet").insert(&db.db)).await?;
+    assert!(trail(&db.db).await?.is_empty());
+    art("loud").insert(&db.db).await?;
+    assert_eq!(trail(&db.db).await?.len(), 1);
+    Ok(())
+});
+
+#[test]
+fn install_twice_is_an_error() {
+    // Whichever test installs first wins; the second install always fails.
+    let _ = AuditConfig::new().install();
+    let second = AuditConfig::new().install();
+    assert!(second.is_err());
+    assert_eq!(
+        second.err().map(|e| e.to_string()).as_deref(),
+        Some("the global audit configuration is already installed")
+    );
+}

@@ -1,0 +1,94 @@
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+use sea_orm_audit::{AuditError, migration_guard, without_audit};
+use sea_orm_audit_tests::fixtures::article;
+use sea_orm_audit_tests::{Backend, Migrator, backend_test};
+use sea_orm_migration::MigratorTrait;
+
+use crate::common::trail;
+
+fn art(title: &str) -> article::ActiveModel {
+    article::ActiveModel {
+        title: Set(title.into()),
+        body: Set(String::new()),
+        body_html: Set(String::new()),
+        editor_token: Set(None),
+        views: Set(0),
+        published: Set(false),
+        ..Default::default()
+    }
+}
+
+async fn guard_case(backend: Backend) {
+    // A database where the audit migrations have not run yet.
+    let Some(db) =
+        sea_orm_audit_tests::setup_with(backend, concat!(module_path!(), "::guard"), false).await
+    else {
+        return;
+    };
+    let outcome: Result<(), Box<dyn std::error::Error + Send + Sync>> = async {
+        // A data migration writing audited rows works before the audit tables exist.
+        let a = migration_guard(async {
+            let a = art("seeded").insert(&db.db).await?;
+            let mut am = a.into_active_model();
+            am.views = Set(3);
+            let a = am.update(&db.db).await?;
+            Ok::<_, sea_orm::DbErr>(a)
+        })
+        .await?;
+        assert_eq!(a.views, 3);
+
+        // Outside the guard the error names the migration to run.
+        let err = art("unguarded")
+            .insert(&db.db)
+            .await
+            .expect_err("no audit table");
+        assert!(AuditError::is_audit_error(&err));
+        assert!(
+            err.to_string().contains(sea_orm_audit::AUDIT_LOG_MIGRATION),
+            "{err}"
+        );
+
+        // The guard is task-scoped: a concurrent task outside it is still audited.
+        migration_guard(Migrator::up(&db.db, None)).await?;
+        let db2 = db.connect_again().await?;
+        let (guarded, audited) = tokio::join!(
+            migration_guard(art("guarded").insert(&db.db)),
+            art("audited").insert(&db2),
+        );
+        guarded?;
+        audited?;
+        without_audit(art("quiet").insert(&db.db)).await?;
+        let rows = trail(&db.db).await?;
+        let reprs: Vec<_> = rows.iter().filter_map(|r| r.object_repr.clone()).collect();
+        assert_eq!(reprs, ["audited"]);
+        assert_eq!(article::Entity::find().all(&db.db).await?.len(), 5);
+        Ok(())
+    }
+    .await;
+    outcome.unwrap_or_else(|e| panic!("[{}] {e}", backend.name()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_guard_sqlite() {
+    guard_case(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_guard_postgres() {
+    guard_case(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_guard_mysql() {
+    guard_case(Backend::MySql).await
+}
+
+backend_test!(async fn migrations_go_down_and_up_again(db) {
+    Migrator::down(&db.db, None).await?;
+    assert!(trail(&db.db).await.is_err(), "audit_log is gone");
+    Migrator::up(&db.db, None).await?;
+    art("after re-up").insert(&db.db).await?;
+    assert_eq!(trail(&db.db).await?.len(), 1);
+    Ok(())
+});

@@ -1,0 +1,18 @@
+//! The integration tests: one binary, every test run on SQLite, PostgreSQL and MariaDB.
+
+mod common;
+
+// insert/update/delete rows, typed values, keys, no-op updates, bounds
+mod crud;
+// exclusion, masking and default secret masking
+mod masking;
+// skip tables/actions, enable switch, install-once
+mod config;
+// rollback, failing audit writes, strict mode, atomic writes, concurrent chains
+mod transaction;
+// request context: fields, isolation, spawn, actor override
+mod context;
+// migration guard and the missing-table error
+mod guard;
+// user hooks next to auditing
+mod user_hooks;
