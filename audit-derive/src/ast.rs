@@ -11,6 +11,9 @@ pub(crate) struct Input<'a> {
     pub(crate) role: Role,
     pub(crate) shape: Shape<'a>,
     pub(crate) table_name: Option<LitStr>,
+    /// `#[sea_orm(model_ex)]`, which `#[sea_orm::model]` puts on the `Model` it keeps:
+    /// the relation fields were moved out of this struct into `ModelEx`.
+    pub(crate) relations_moved: bool,
     pub(crate) attrs: Container,
     pub(crate) fields: Vec<Field<'a>>,
 }
@@ -94,6 +97,7 @@ impl<'a> Input<'a> {
             role,
             shape,
             table_name: sea_orm.table_name,
+            relations_moved: sea_orm.model_ex,
             attrs,
             fields,
         }
@@ -151,6 +155,7 @@ impl<'a> Field<'a> {
 struct SeaOrmContainer {
     table_name: Option<LitStr>,
     rename_all: Option<CaseStyle>,
+    model_ex: bool,
 }
 
 impl SeaOrmContainer {
@@ -163,6 +168,8 @@ impl SeaOrmContainer {
                 } else if meta.path.is_ident("rename_all") {
                     let style: LitStr = meta.value()?.parse()?;
                     this.rename_all = CaseStyle::parse(&style.value());
+                } else if meta.path.is_ident("model_ex") {
+                    this.model_ex = true;
                 } else {
                     attr::skip_value(&meta)?;
                 }

@@ -2,6 +2,7 @@ use crate::ctxt::Ctxt;
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
+use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Token};
 
 /// The three field lists an `#[audited]` option can add a field to.
@@ -52,7 +53,8 @@ pub(crate) struct Container {
     pub(crate) entries: Vec<Entry>,
     pub(crate) repr: Option<LitStr>,
     pub(crate) krate: Option<syn::Path>,
-    pub(crate) custom_hooks: bool,
+    /// The `custom_hooks` keyword, kept to point at it.
+    pub(crate) custom_hooks: Option<Ident>,
 }
 
 struct Attr<'c, T> {
@@ -105,9 +107,9 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                         ),
                     }
                 }
-            } else if meta.path.is_ident("custom_hooks") {
+            } else if let Some(ident) = meta.path.get_ident().filter(|i| *i == "custom_hooks") {
                 if parse_flag(cx, &meta, "audited attribute")? {
-                    custom_hooks.set(&meta.path, ());
+                    custom_hooks.set(&meta.path, ident.clone());
                 }
             } else {
                 cx.error_spanned_by(
@@ -127,7 +129,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
         entries,
         repr: repr.value,
         krate: krate.value,
-        custom_hooks: custom_hooks.value.is_some(),
+        custom_hooks: custom_hooks.value,
     }
 }
 
@@ -182,23 +184,36 @@ fn parse_list(
         );
         return skip_value(meta);
     }
-    meta.parse_nested_meta(|item| {
-        match item.path.get_ident() {
-            Some(ident) if at_end(&item) => entries.push(Entry {
-                list,
-                name: ident.unraw().to_string(),
-                token: ident.clone(),
-            }),
-            _ => {
-                cx.error_spanned_by(
-                    &item.path,
-                    format!("expected a field name in audited `{}`", list.keyword()),
-                );
-                skip_value(&item)?;
+    let content;
+    syn::parenthesized!(content in meta.input);
+    for item in Punctuated::<Expr, Token![,]>::parse_terminated(&content)? {
+        match &item {
+            Expr::Path(path) if path.qself.is_none() && path.path.get_ident().is_some() => {
+                if let Some(ident) = path.path.get_ident() {
+                    entries.push(Entry {
+                        list,
+                        name: ident.unraw().to_string(),
+                        token: ident.clone(),
+                    });
+                }
             }
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => cx.error_spanned_by(
+                &item,
+                format!(
+                    "field names are written without quotes: `{}({})`",
+                    list.keyword(),
+                    lit.value()
+                ),
+            ),
+            _ => cx.error_spanned_by(
+                &item,
+                format!("expected a field name in audited `{}`", list.keyword()),
+            ),
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// `name = "..."`; reports anything else and returns `None`.

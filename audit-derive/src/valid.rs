@@ -139,7 +139,17 @@ fn column_named<'i, 'a>(
     token: impl ToTokens,
 ) -> Option<&'i Field<'a>> {
     let Some(field) = input.field(name) else {
-        cx.error_spanned_by(token, format!("`{name}` is not a field of this Model"));
+        // Under `#[sea_orm::model]` a relation field the user can see in their struct is
+        // already gone from this one, so "not a field" would read as nonsense.
+        let mut message = if input.relations_moved {
+            format!("`{name}` is not a column of this Model (relation fields are never audited)")
+        } else {
+            format!("`{name}` is not a field of this Model")
+        };
+        if let Some(close) = closest_column(input, name) {
+            message.push_str(&format!("; did you mean `{close}`?"));
+        }
+        cx.error_spanned_by(token, message);
         return None;
     };
     match field.kind {
@@ -160,5 +170,49 @@ fn column_named<'i, 'a>(
             );
             None
         }
+    }
+}
+
+/// The column whose name is a likely typo of `name`.
+fn closest_column<'i>(input: &'i Input, name: &str) -> Option<&'i str> {
+    let limit = (name.chars().count() / 3).max(1);
+    input
+        .fields
+        .iter()
+        .filter(|field| matches!(field.kind, FieldKind::Column | FieldKind::PrimaryKey))
+        .map(|field| (edit_distance(name, &field.name), field.name.as_str()))
+        .filter(|&(distance, _)| distance <= limit)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance, in chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("editor_tokn", "editor_token"), 1);
+        assert_eq!(edit_distance("titel", "title"), 2);
+        assert_eq!(edit_distance("", "id"), 2);
+        assert_eq!(edit_distance("body", "body_html"), 5);
     }
 }
