@@ -1,8 +1,11 @@
-//! Field-by-field diffs of audited models, with exclusion and masking applied.
+//! Field-by-field diffs of audited rows, with exclusion and masking applied.
 //!
 //! The shape is `{"field": {"old": ..., "new": ...}}`: `old` is absent on CREATE and
 //! `new` on DELETE. A masked field is `{"field": {"masked": true}}`: the row says the
 //! field was set or changed, never its value. Excluded fields never appear.
+//!
+//! Both the hooks and the auditing connection turn rows into [`Image`]s and build
+//! their entries here, so a change is described the same way whichever path wrote it.
 
 use sea_orm::{
     EntityName, EntityTrait, IdenStatic, Iterable, ModelTrait, PrimaryKeyToColumn, Value,
@@ -10,8 +13,9 @@ use sea_orm::{
 use serde_json::{Map, Value as Json};
 
 use crate::config::{AuditConfig, FieldRule};
-use crate::model::AuditedModel;
+use crate::model::{AuditMeta, AuditedModel};
 use crate::value::to_json;
+use crate::writer::AuditEntry;
 
 type Entity<M> = <M as ModelTrait>::Entity;
 type Column<M> = <Entity<M> as EntityTrait>::Column;
@@ -22,6 +26,110 @@ pub const MAX_REPR_CHARS: usize = 200;
 /// The table name of a model's entity.
 pub(crate) fn table_name<M: ModelTrait>() -> &'static str {
     Entity::<M>::default().table_name()
+}
+
+/// One row of an audited table, as the audit sees it: every column's value, the
+/// primary key as text and the repr.
+#[derive(Clone, Debug)]
+pub(crate) struct Image {
+    pub(crate) pk: String,
+    pub(crate) repr: String,
+    pub(crate) values: Vec<(&'static str, Value)>,
+}
+
+impl Image {
+    pub(crate) fn of<M: AuditedModel>(model: &M) -> Self {
+        let pk = primary_key_text(model);
+        Image {
+            repr: repr(model, &pk),
+            pk,
+            values: Column::<M>::iter()
+                .map(|c| (c.as_str(), model.get(c)))
+                .collect(),
+        }
+    }
+}
+
+/// Everything that is the same for all rows of one table in one write.
+#[derive(Clone, Copy)]
+pub(crate) struct TableInfo {
+    pub(crate) table: &'static str,
+    pub(crate) meta: &'static AuditMeta,
+}
+
+impl TableInfo {
+    pub(crate) fn of<M: AuditedModel>() -> Self {
+        TableInfo {
+            table: table_name::<M>(),
+            meta: M::audit_meta(),
+        }
+    }
+
+    fn entry(&self, action: &str, image: &Image, changes: Map<String, Json>) -> AuditEntry {
+        AuditEntry {
+            action: action.to_owned(),
+            table_name: Some(self.table.to_owned()),
+            object_pk: Some(image.pk.clone()),
+            object_repr: Some(image.repr.clone()),
+            changes: Some(Json::Object(changes)),
+            module: Some(self.meta.module.to_owned()),
+            ..AuditEntry::default()
+        }
+    }
+
+    /// The CREATE (`key = "new"`) or DELETE (`key = "old"`) entry of a whole row.
+    pub(crate) fn snapshot_entry(
+        &self,
+        action: &str,
+        image: &Image,
+        key: &str,
+        cfg: &AuditConfig,
+    ) -> AuditEntry {
+        let mut out = Map::new();
+        for (name, value) in &image.values {
+            match cfg.field_rule(self.table, name, self.meta) {
+                FieldRule::Exclude => {}
+                FieldRule::Mask => {
+                    out.insert((*name).to_owned(), masked());
+                }
+                FieldRule::Record => {
+                    out.insert((*name).to_owned(), one(key, to_json(value)));
+                }
+            }
+        }
+        self.entry(action, image, out)
+    }
+
+    /// The UPDATE entry between two images of the same row, or `None` when no recorded
+    /// field changed and no-op rows are off.
+    pub(crate) fn update_entry(
+        &self,
+        old: &Image,
+        new: &Image,
+        cfg: &AuditConfig,
+    ) -> Option<AuditEntry> {
+        let mut out = Map::new();
+        for ((name, a), (_, b)) in old.values.iter().zip(new.values.iter()) {
+            let rule = cfg.field_rule(self.table, name, self.meta);
+            if rule == FieldRule::Exclude || same(a, b) {
+                continue;
+            }
+            let entry = match rule {
+                FieldRule::Mask => masked(),
+                _ => {
+                    let mut m = Map::with_capacity(2);
+                    m.insert("old".into(), to_json(a));
+                    m.insert("new".into(), to_json(b));
+                    Json::Object(m)
+                }
+            };
+            out.insert((*name).to_owned(), entry);
+        }
+        if out.is_empty() && !cfg.records_noop_updates() {
+            return None;
+        }
+        Some(self.entry(crate::hooks::UPDATE, new, out))
+    }
 }
 
 fn masked() -> Json {
@@ -36,73 +144,27 @@ fn one(key: &str, value: Json) -> Json {
     Json::Object(m)
 }
 
-/// Every recorded field of `model` under `key` (`"new"` for CREATE, `"old"` for DELETE).
-pub(crate) fn snapshot<M: AuditedModel>(
-    model: &M,
-    key: &str,
-    cfg: &AuditConfig,
-) -> Map<String, Json> {
-    let table = table_name::<M>();
-    let meta = M::audit_meta();
-    let mut out = Map::new();
-    for col in Column::<M>::iter() {
-        let name = col.as_str();
-        match cfg.field_rule(table, name, meta) {
-            FieldRule::Exclude => {}
-            FieldRule::Mask => {
-                out.insert(name.to_owned(), masked());
-            }
-            FieldRule::Record => {
-                out.insert(name.to_owned(), one(key, to_json(&model.get(col))));
-            }
-        }
-    }
-    out
-}
-
-/// The fields whose values differ between `old` and `new`, each with both values.
-pub(crate) fn changed<M: AuditedModel>(old: &M, new: &M, cfg: &AuditConfig) -> Map<String, Json> {
-    let table = table_name::<M>();
-    let meta = M::audit_meta();
-    let mut out = Map::new();
-    for col in Column::<M>::iter() {
-        let name = col.as_str();
-        let rule = cfg.field_rule(table, name, meta);
-        if rule == FieldRule::Exclude {
-            continue;
-        }
-        let (a, b) = (old.get(col), new.get(col));
-        if same(&a, &b) {
-            continue;
-        }
-        let entry = match rule {
-            FieldRule::Mask => masked(),
-            _ => {
-                let mut m = Map::with_capacity(2);
-                m.insert("old".into(), to_json(&a));
-                m.insert("new".into(), to_json(&b));
-                Json::Object(m)
-            }
-        };
-        out.insert(name.to_owned(), entry);
-    }
-    out
-}
-
 /// Value equality as the audit sees it: two values are the same when their audit JSON
-/// is the same, so `Some(1.0)` written and `1.0` read back are not reported as a change
-/// just because one side went through a different SQL type.
+/// is the same, so a value that went through a different SQL type on the way back is
+/// not reported as a change.
 fn same(a: &Value, b: &Value) -> bool {
     a == b || to_json(a) == to_json(b)
 }
 
-/// The primary key as text: the bare value for a single key (`42`, a UUID, a string),
-/// a JSON array for a composite key (`[1,"en"]`), which cannot be confused with a
-/// single key's text because the array keeps each part's type and boundaries.
+/// The primary key of `model` as stored in `audit_log.object_pk`: the bare value for a
+/// single key (`42`, a UUID, a string), a JSON array for a composite key (`[1,"en"]`),
+/// which cannot be confused with a single key's text because the array keeps each
+/// part's type and boundaries.
 pub fn primary_key_text<M: ModelTrait>(model: &M) -> String {
-    let mut parts: Vec<Json> = <Entity<M> as EntityTrait>::PrimaryKey::iter()
-        .map(|k| to_json(&model.get(k.into_column())))
-        .collect();
+    key_text(
+        <Entity<M> as EntityTrait>::PrimaryKey::iter()
+            .map(|k| model.get(k.into_column()))
+            .collect(),
+    )
+}
+
+pub(crate) fn key_text(values: Vec<Value>) -> String {
+    let mut parts: Vec<Json> = values.iter().map(to_json).collect();
     if parts.len() == 1 {
         match parts.pop() {
             Some(Json::String(s)) => s,

@@ -34,6 +34,14 @@ pub enum AuditError {
         /// The entity's table.
         table: String,
     },
+    /// The auditing connection refused a write it cannot audit row by row.
+    #[error("refused a write to audited table `{table}`: {reason}")]
+    Unauditable {
+        /// The audited table the statement writes to.
+        table: String,
+        /// Why it cannot be audited, and what to do instead.
+        reason: &'static str,
+    },
     /// A value given to the audit API was not acceptable.
     #[error("invalid {field}: {reason}")]
     InvalidInput {

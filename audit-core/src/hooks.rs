@@ -23,13 +23,14 @@ use sea_orm::{
     IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect,
     TryIntoModel,
 };
-use serde_json::Value as Json;
 
 use crate::config::{self, AuditConfig};
 use crate::context::{self, RequestContext};
-use crate::diff;
+use crate::diff::{self, Image, TableInfo};
 use crate::error::AuditError;
 use crate::model::{AuditBehavior, AuditedModel};
+use crate::registry;
+use crate::wrapper::is_wrapper;
 use crate::writer::{self, AuditEntry};
 
 type Entity<A> = <A as ActiveModelTrait>::Entity;
@@ -67,7 +68,9 @@ pub(crate) fn plan<M: ModelTrait>(action: &str) -> Option<Plan> {
 /// tests pin the names of SeaORM's own connection and transaction types.
 pub fn is_transaction<C: ?Sized>() -> bool {
     let name = std::any::type_name::<C>();
-    name.contains("DatabaseTransaction") || name.contains("RestrictedTransaction")
+    name.contains("DatabaseTransaction")
+        || name.contains("RestrictedTransaction")
+        || name.contains("AuditedTransaction")
 }
 
 fn check_strict<C: ?Sized>(plan: &Plan, action: &'static str) -> Result<(), DbErr> {
@@ -86,23 +89,6 @@ async fn write<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(), DbEr
     writer::write_entries(db, std::slice::from_ref(&entry), ctx.as_deref())
         .await
         .map_err(DbErr::from)
-}
-
-fn entry<M: AuditedModel>(
-    action: &str,
-    model: &M,
-    changes: serde_json::Map<String, Json>,
-) -> AuditEntry {
-    let pk = diff::primary_key_text(model);
-    AuditEntry {
-        action: action.to_owned(),
-        table_name: Some(diff::table_name::<M>().to_owned()),
-        object_repr: Some(diff::repr(model, &pk)),
-        object_pk: Some(pk),
-        changes: Some(Json::Object(changes)),
-        module: Some(M::audit_meta().module.to_owned()),
-        ..AuditEntry::default()
-    }
 }
 
 /// Builds the SELECT of `am`'s row by primary key; `None` if a key column is not set.
@@ -130,6 +116,10 @@ where
     C: ConnectionTrait,
 {
     let am = <A as AuditBehavior>::before_save(am, db, insert).await?;
+    if is_wrapper::<C>() {
+        registry::register::<Entity<A>>();
+        return Ok(am);
+    }
     let action = if insert { CREATE } else { UPDATE };
     let Some(plan) = plan::<Model<A>>(action) else {
         return Ok(am);
@@ -174,9 +164,9 @@ where
         }
         new
     };
-    let changes = diff::changed(&old, &new, &plan.cfg);
-    if !changes.is_empty() || plan.cfg.records_noop_updates() {
-        write(db, entry(UPDATE, &new, changes)).await?;
+    let info = TableInfo::of::<Model<A>>();
+    if let Some(entry) = info.update_entry(&Image::of(&old), &Image::of(&new), &plan.cfg) {
+        write(db, entry).await?;
     }
     Ok(new.into_active_model())
 }
@@ -188,11 +178,17 @@ where
     Model<A>: AuditedModel,
     C: ConnectionTrait,
 {
-    if insert {
-        if let Some(plan) = plan::<Model<A>>(CREATE) {
-            let changes = diff::snapshot(&model, "new", &plan.cfg);
-            write(db, entry(CREATE, &model, changes)).await?;
-        }
+    if insert
+        && !is_wrapper::<C>()
+        && let Some(plan) = plan::<Model<A>>(CREATE)
+    {
+        let entry = TableInfo::of::<Model<A>>().snapshot_entry(
+            CREATE,
+            &Image::of(&model),
+            "new",
+            &plan.cfg,
+        );
+        write(db, entry).await?;
     }
     <A as AuditBehavior>::after_save(model, db, insert).await
 }
@@ -205,6 +201,10 @@ where
     C: ConnectionTrait,
 {
     let am = <A as AuditBehavior>::before_delete(am, db).await?;
+    if is_wrapper::<C>() {
+        registry::register::<Entity<A>>();
+        return Ok(am);
+    }
     let Some(plan) = plan::<Model<A>>(DELETE) else {
         return Ok(am);
     };
@@ -236,12 +236,14 @@ where
     C: ConnectionTrait,
 {
     let complete = Column::<A>::iter().all(|c| matches!(am.get(c), ActiveValue::Unchanged(_)));
-    if complete {
-        if let Some(plan) = plan::<Model<A>>(DELETE) {
-            let old = am.clone().try_into_model()?;
-            let changes = diff::snapshot(&old, "old", &plan.cfg);
-            write(db, entry(DELETE, &old, changes)).await?;
-        }
+    if complete
+        && !is_wrapper::<C>()
+        && let Some(plan) = plan::<Model<A>>(DELETE)
+    {
+        let old = am.clone().try_into_model()?;
+        let entry =
+            TableInfo::of::<Model<A>>().snapshot_entry(DELETE, &Image::of(&old), "old", &plan.cfg);
+        write(db, entry).await?;
     }
     <A as AuditBehavior>::after_delete(am, db).await
 }

@@ -69,8 +69,11 @@ pub mod entity;
 mod error;
 mod hooks;
 mod model;
+mod registry;
+mod sqlscan;
 mod text;
 mod value;
+mod wrapper;
 mod writer;
 
 pub mod prelude;
@@ -86,7 +89,9 @@ pub use diff::{MAX_REPR_CHARS, primary_key_text};
 pub use error::{AuditError, ConfigError, ERROR_PREFIX};
 pub use hooks::is_transaction;
 pub use model::{AuditBehavior, AuditMeta, AuditedModel};
+pub use registry::{is_registered, register};
 pub use value::{base64, base64_decode, to_json as value_to_json};
+pub use wrapper::{AuditedConnection, AuditedTransaction, STATEMENT, WrapperOptions};
 pub use writer::{AUDIT_LOG_MIGRATION, AuditEntry, write_entries};
 
 /// Re-exported so `impl AuditBehavior` blocks need no direct dependency.

@@ -7,7 +7,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::{Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, DbErr, Iden, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden, Value};
 use serde_json::Value as Json;
 
 use crate::context::RequestContext;
@@ -63,6 +63,12 @@ pub async fn write_entries<C: ConnectionTrait>(
         return Ok(());
     }
     let now = Utc::now();
+    // sqlx binds `DateTime<Utc>` to MySQL as a TIMESTAMP, which MariaDB turns into NULL
+    // after 2038; the column is DATETIME(6) holding UTC, so bind the naive UTC time.
+    let created_at: SimpleExpr = match db.get_database_backend() {
+        DbBackend::MySql => Value::ChronoDateTime(Some(now.naive_utc())).into(),
+        _ => Value::ChronoDateTimeUtc(Some(now)).into(),
+    };
     let ip = ctx
         .and_then(RequestContext::ip_address)
         .map(|ip| ip.to_string());
@@ -104,7 +110,7 @@ pub async fn write_entries<C: ConnectionTrait>(
                     ctx.and_then(RequestContext::metadata_value),
                     e.metadata.as_ref(),
                 )),
-                Value::ChronoDateTimeUtc(Some(now)).into(),
+                created_at.clone(),
             ];
             insert
                 .values(row)

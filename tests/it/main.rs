@@ -16,3 +16,5 @@ mod context;
 mod guard;
 // user hooks next to auditing
 mod user_hooks;
+// every other write path, through the auditing connection
+mod bulk;

@@ -1,0 +1,459 @@
+//! A small lexer for the SQL that sea-query generates, so the auditing connection can
+//! find a statement's target table, its WHERE clause and its bound parameters.
+//!
+//! It is not a SQL parser: it only tracks quoting (so `'… WHERE …'` inside a literal
+//! or `"where"` as an identifier never counts as a clause) and parenthesis depth, and
+//! reports top-level keywords and parameter placeholders by byte offset. Statements
+//! built by SeaORM's typed API have a fixed shape, which is all it needs to handle.
+
+use sea_orm::DbBackend;
+
+/// One significant token of a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// A bare word (keyword or unquoted identifier), uppercased, with its start offset
+    /// and parenthesis depth.
+    Word { text: String, at: usize, depth: u32 },
+    /// A quoted identifier (`"x"` or `` `x` ``), unquoted.
+    Ident { text: String, at: usize, depth: u32 },
+    /// A parameter placeholder (`?` or `$n`), with its start offset.
+    Param { at: usize },
+}
+
+/// Lexes `sql` into words, identifiers and placeholders.
+pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut depth: u32 = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\'' => i = skip_quoted(b, i, b'\''),
+            b'"' | b'`' => {
+                let end = skip_quoted(b, i, c);
+                let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
+                let doubled = if c == b'"' { "\"\"" } else { "``" };
+                out.push(Token::Ident {
+                    text: inner.replace(doubled, &doubled[..1]),
+                    at: i,
+                    depth,
+                });
+                i = end;
+            }
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'?' if backend != DbBackend::Postgres => {
+                out.push(Token::Param { at: i });
+                i += 1;
+            }
+            b'$' if backend == DbBackend::Postgres
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit) =>
+            {
+                out.push(Token::Param { at: i });
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
+                    i += 1;
+                }
+                out.push(Token::Word {
+                    text: sql[start..i].to_ascii_uppercase(),
+                    at: start,
+                    depth,
+                });
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Index just past the closing quote of a quoted run starting at `start`; a doubled
+/// quote character inside the run is an escaped quote.
+fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        if b[i] == b'\\' && q == b'\'' {
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// What kind of data change a statement makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Insert,
+    Update,
+    Delete,
+    /// Anything else that can change data or schema (REPLACE, MERGE, TRUNCATE, ALTER,
+    /// DROP, a write hidden in a CTE, ...).
+    OtherWrite,
+    /// A statement that does not write (SELECT, SHOW, PRAGMA read, ...).
+    Read,
+}
+
+/// The parts of a statement the auditing connection needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Scan {
+    pub(crate) kind: Kind,
+    /// The target table of INSERT/UPDATE/DELETE (last part of a qualified name).
+    pub(crate) table: Option<String>,
+    /// Byte offset of the top-level `WHERE`, if any.
+    pub(crate) where_at: Option<usize>,
+    /// Byte offset of the top-level `RETURNING`, if any.
+    pub(crate) returning_at: Option<usize>,
+    /// Whether the statement has an upsert or conflict clause.
+    pub(crate) conflict_clause: bool,
+    /// Byte offsets of the parameter placeholders, in order.
+    pub(crate) params: Vec<usize>,
+    /// Every identifier and word, for matching table names in raw SQL.
+    pub(crate) names: Vec<String>,
+    /// The column list of an INSERT, in order.
+    pub(crate) insert_columns: Vec<String>,
+    /// Per VALUES row of an INSERT, per column: the parameter index, or `None` for an
+    /// expression such as `DEFAULT`.
+    pub(crate) insert_rows: Vec<Vec<Option<usize>>>,
+    /// Identifiers between SET and WHERE of an UPDATE that are assigned to.
+    pub(crate) set_columns: Vec<String>,
+}
+
+const WRITE_WORDS: &[&str] = &[
+    "INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "TRUNCATE", "ALTER", "DROP", "CREATE",
+    "RENAME", "UPSERT",
+];
+
+/// Scans `sql`.
+pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
+    let tokens = lex(sql, backend);
+    let first_word = tokens.iter().find_map(|t| match t {
+        Token::Word { text, .. } => Some(text.as_str()),
+        _ => None,
+    });
+    let kind = match first_word {
+        Some("INSERT") => Kind::Insert,
+        Some("UPDATE") => Kind::Update,
+        Some("DELETE") => Kind::Delete,
+        _ => {
+            let writes = tokens.iter().any(
+                |t| matches!(t, Token::Word { text, .. } if WRITE_WORDS.contains(&text.as_str())),
+            );
+            if writes { Kind::OtherWrite } else { Kind::Read }
+        }
+    };
+    let mut s = Scan {
+        kind,
+        table: None,
+        where_at: None,
+        returning_at: None,
+        conflict_clause: false,
+        params: Vec::new(),
+        names: Vec::new(),
+        insert_columns: Vec::new(),
+        insert_rows: Vec::new(),
+        set_columns: Vec::new(),
+    };
+    // 0: before INTO/UPDATE/FROM, 1: expecting the table name, 2: after it.
+    let mut table_state = 0u8;
+    let mut values_at = None;
+    let mut set_at = None;
+    for t in &tokens {
+        match t {
+            Token::Param { at } => s.params.push(*at),
+            Token::Word { text, depth, at } => {
+                s.names.push(text.to_ascii_lowercase());
+                if *depth != 0 {
+                    continue;
+                }
+                match text.as_str() {
+                    "WHERE" if s.where_at.is_none() => s.where_at = Some(*at),
+                    "RETURNING" => s.returning_at = Some(*at),
+                    "ON" if kind == Kind::Insert => s.conflict_clause = true,
+                    "IGNORE" | "DUPLICATE" | "CONFLICT" => s.conflict_clause = true,
+                    "INTO" | "UPDATE" | "FROM" if table_state == 0 => table_state = 1,
+                    "SET" if kind == Kind::Update && set_at.is_none() => set_at = Some(*at + 3),
+                    "VALUES" if kind == Kind::Insert && values_at.is_none() => {
+                        values_at = Some(*at + 6)
+                    }
+                    other if table_state == 1 => {
+                        s.table = Some(other.to_ascii_lowercase());
+                        table_state = 2;
+                    }
+                    _ => {}
+                }
+            }
+            Token::Ident { text, depth, .. } => {
+                s.names.push(text.clone());
+                let in_name = table_state == 1
+                    || (table_state == 2
+                        && values_at.is_none()
+                        && set_at.is_none()
+                        && s.where_at.is_none()
+                        && s.insert_columns.is_empty());
+                if *depth == 0 && in_name {
+                    // `"schema"."table"`: the last identifier before the body wins.
+                    s.table = Some(text.clone());
+                    table_state = 2;
+                } else if *depth == 1
+                    && kind == Kind::Insert
+                    && table_state == 2
+                    && values_at.is_none()
+                {
+                    s.insert_columns.push(text.clone());
+                }
+            }
+        }
+    }
+    if let Some(v) = values_at {
+        let end = s.returning_at.unwrap_or(sql.len());
+        s.insert_rows = values_rows(sql, v, end, &s.params, backend);
+        if s.insert_rows
+            .iter()
+            .any(|r| r.len() != s.insert_columns.len())
+        {
+            s.insert_rows.clear();
+        }
+    }
+    if let Some(set) = set_at {
+        let end = s.where_at.or(s.returning_at).unwrap_or(sql.len());
+        s.set_columns = top_level_items(sql, set, end)
+            .into_iter()
+            .filter_map(|item| {
+                let lhs = item.split('=').next()?.trim();
+                let name = lhs.rsplit('.').next()?.trim();
+                let unquoted = name.trim_matches(|c| c == '"' || c == '`');
+                (!unquoted.is_empty()).then(|| unquoted.to_owned())
+            })
+            .collect();
+    }
+    s
+}
+
+/// Splits `sql[start..end]` on commas outside parentheses and quotes.
+fn top_level_items(sql: &str, start: usize, end: usize) -> Vec<&str> {
+    let b = sql.as_bytes();
+    let end = end.min(sql.len());
+    let mut items = Vec::new();
+    let mut d = 0u32;
+    let mut i = start;
+    let mut item_start = start;
+    while i < end {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i = skip_quoted(b, i, q);
+                continue;
+            }
+            b'(' => d += 1,
+            b')' => d = d.saturating_sub(1),
+            b',' if d == 0 => {
+                items.push(&sql[item_start..i]);
+                item_start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    items.push(&sql[item_start..end]);
+    items
+}
+
+/// The rows of `VALUES (..), (..)`: per item, the index of its placeholder when the
+/// item is exactly one placeholder, else `None` (`DEFAULT`, a function call, ...).
+fn values_rows(
+    sql: &str,
+    start: usize,
+    end: usize,
+    params: &[usize],
+    backend: DbBackend,
+) -> Vec<Vec<Option<usize>>> {
+    let b = sql.as_bytes();
+    let mut rows = Vec::new();
+    let mut d = 0u32;
+    let mut i = start;
+    let mut row_start = None;
+    while i < end {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i = skip_quoted(b, i, q);
+                continue;
+            }
+            b'(' => {
+                if d == 0 {
+                    row_start = Some(i + 1);
+                }
+                d += 1;
+            }
+            b')' => {
+                d = d.saturating_sub(1);
+                if let (0, Some(rs)) = (d, row_start) {
+                    row_start = None;
+                    let mut offset = rs;
+                    let row = top_level_items(sql, rs, i)
+                        .into_iter()
+                        .map(|item| {
+                            let item_at = offset;
+                            offset += item.len() + 1;
+                            let t = item.trim();
+                            let is_param = match backend {
+                                DbBackend::Postgres => {
+                                    t.len() > 1
+                                        && t.starts_with('$')
+                                        && t[1..].bytes().all(|c| c.is_ascii_digit())
+                                }
+                                _ => t == "?",
+                            };
+                            if !is_param {
+                                return None;
+                            }
+                            let lead = item.len() - item.trim_start().len();
+                            params.iter().position(|&p| p == item_at + lead)
+                        })
+                        .collect();
+                    rows.push(row);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    rows
+}
+
+/// The statement's WHERE clause and its parameters re-numbered from 1, ready to be
+/// appended to a SELECT. `None` when there is no WHERE (the whole table).
+pub(crate) fn where_clause(
+    sql: &str,
+    scan: &Scan,
+    backend: DbBackend,
+) -> (String, std::ops::Range<usize>) {
+    let Some(start) = scan.where_at else {
+        return (String::new(), 0..0);
+    };
+    let end = scan
+        .returning_at
+        .filter(|&r| r > start)
+        .unwrap_or(sql.len());
+    let first = scan.params.iter().take_while(|&&p| p < start).count();
+    let last = scan.params.iter().take_while(|&&p| p < end).count();
+    let clause = &sql[start..end];
+    if backend != DbBackend::Postgres || first == 0 {
+        return (clause.to_owned(), first..last);
+    }
+    // PostgreSQL numbers its placeholders: `$3` in the UPDATE is `$1` in our SELECT.
+    let mut out = String::with_capacity(clause.len());
+    let mut cursor = start;
+    for (k, &p) in scan.params[first..last].iter().enumerate() {
+        out.push_str(&sql[cursor..p]);
+        out.push_str(&format!("${}", k + 1));
+        let b = sql.as_bytes();
+        let mut i = p + 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        cursor = i;
+    }
+    out.push_str(&sql[cursor..end]);
+    (out, first..last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_where_and_params() {
+        let sql = r#"UPDATE "article" SET "title" = $1, "views" = "views" + $2 WHERE "article"."id" > $3 AND "title" <> 'x WHERE y' RETURNING "id""#;
+        let s = scan(sql, DbBackend::Postgres);
+        assert_eq!(s.kind, Kind::Update);
+        assert_eq!(s.table.as_deref(), Some("article"));
+        assert_eq!(s.set_columns, ["title", "views"]);
+        let (w, range) = where_clause(sql, &s, DbBackend::Postgres);
+        assert_eq!(
+            w,
+            r#"WHERE "article"."id" > $1 AND "title" <> 'x WHERE y' "#
+        );
+        assert_eq!(range, 2..3);
+    }
+
+    #[test]
+    fn mysql_delete() {
+        let sql = "DELETE FROM `shop`.`article` WHERE `article`.`id` IN (?, ?)";
+        let s = scan(sql, DbBackend::MySql);
+        assert_eq!(s.kind, Kind::Delete);
+        assert_eq!(s.table.as_deref(), Some("article"));
+        let (w, range) = where_clause(sql, &s, DbBackend::MySql);
+        assert_eq!(w, "WHERE `article`.`id` IN (?, ?)");
+        assert_eq!(range, 0..2);
+    }
+
+    #[test]
+    fn insert_rows_and_columns() {
+        let sql = r#"INSERT INTO "t" ("id", "name", "n") VALUES ($1, $2, DEFAULT), ($3, lower($4), $5) RETURNING "id""#;
+        let s = scan(sql, DbBackend::Postgres);
+        assert_eq!(s.kind, Kind::Insert);
+        assert_eq!(s.table.as_deref(), Some("t"));
+        assert_eq!(s.insert_columns, ["id", "name", "n"]);
+        assert_eq!(
+            s.insert_rows,
+            vec![vec![Some(0), Some(1), None], vec![Some(2), None, Some(4)]]
+        );
+        assert!(s.returning_at.is_some());
+        assert!(!s.conflict_clause);
+        let upsert = scan(
+            r#"INSERT INTO "t" ("id") VALUES ($1) ON CONFLICT ("id") DO NOTHING"#,
+            DbBackend::Postgres,
+        );
+        assert!(upsert.conflict_clause);
+    }
+
+    #[test]
+    fn raw_writes_are_classified() {
+        let s = scan(
+            "with x as (delete from article returning *) select * from x",
+            DbBackend::Sqlite,
+        );
+        assert_eq!(s.kind, Kind::OtherWrite);
+        assert!(s.names.contains(&"article".to_owned()));
+        assert_eq!(
+            scan("SELECT 'delete' FROM \"article\"", DbBackend::Sqlite).kind,
+            Kind::Read
+        );
+        assert_eq!(
+            scan("TRUNCATE article", DbBackend::Postgres).kind,
+            Kind::OtherWrite
+        );
+    }
+}

@@ -1,0 +1,789 @@
+//! An auditing connection: every write SeaORM makes through it on an audited table is
+//! recorded, including the bulk paths that run no hooks.
+//!
+//! SeaORM's hooks run only for `ActiveModel::insert/update/save/delete`;
+//! `insert_many`, `update_many`, `delete_many`, `delete_by_id`, `exec_without_returning`
+//! and the link/unlink of many-to-many cascades run none. [`AuditedConnection`] (and
+//! the [`AuditedTransaction`]s it begins) implement `ConnectionTrait` and see every
+//! statement. For INSERT, UPDATE and DELETE on a registered audited table they read
+//! the rows' before-images (with `FOR UPDATE` on PostgreSQL and MariaDB), run the
+//! statement, read the after-images and write one audit row per affected object, with
+//! the same content the hooks would write, in the same transaction. On a plain
+//! [`AuditedConnection`] each audited write runs in a transaction of its own, so the
+//! change and its rows always commit together.
+//!
+//! Through the wrapper the derived hooks stand aside (they only register their
+//! entity), so a change is never recorded twice.
+//!
+//! Raw SQL that writes to an audited table cannot be audited row by row and is refused
+//! with [`AuditError::Unauditable`](crate::AuditError::Unauditable);
+//! [`AuditedConnection::execute_unaudited`] runs such a statement anyway and records one
+//! statement-level row naming it and the reason.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, IsolationLevel, QueryResult, Statement, StatementBuilder, TransactionError,
+    TransactionOptions, TransactionSession, TransactionTrait, Value,
+};
+use serde_json::json;
+
+use crate::config::{self, AuditConfig};
+use crate::context::{self, RequestContext};
+use crate::error::AuditError;
+use crate::hooks::{CREATE, DELETE, UPDATE};
+use crate::registry::{self, TableAuditor, key_of};
+use crate::sqlscan::{self, Kind, Scan};
+use crate::writer::{self, AuditEntry};
+
+/// Action word of a statement-level row written by `execute_unaudited`.
+pub const STATEMENT: &str = "STATEMENT";
+
+/// Settings of an auditing connection.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct WrapperOptions {
+    /// When a single statement affects more rows than this, write one summary row for
+    /// the statement instead of one row per object. `None` (the default) always writes
+    /// one row per object.
+    pub summary_over: Option<usize>,
+}
+
+impl WrapperOptions {
+    /// Writes one summary row for statements affecting more than `rows` rows.
+    pub fn summary_over(mut self, rows: usize) -> Self {
+        self.summary_over = Some(rows);
+        self
+    }
+}
+
+/// A `DatabaseConnection` whose writes to audited tables are audited, bulk paths included.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::{setup, post};
+/// use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, ColumnTrait};
+/// use sea_orm_audit::AuditedConnection;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm::DbErr> {
+/// # let db = setup().await?;
+/// sea_orm_audit::register::<post::Entity>();
+/// let db = AuditedConnection::new(db);
+/// post::Entity::insert_many([
+///     post::ActiveModel { title: Set("a".into()), ..Default::default() },
+///     post::ActiveModel { title: Set("b".into()), ..Default::default() },
+/// ]).exec(&db).await?;
+/// post::Entity::delete_many().filter(post::Column::Title.eq("a")).exec(&db).await?;
+/// let trail = sea_orm_audit::entity::audit_log::Entity::find().all(&db).await?;
+/// assert_eq!(trail.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["CREATE", "CREATE", "DELETE"]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AuditedConnection {
+    inner: DatabaseConnection,
+    options: Arc<WrapperOptions>,
+}
+
+/// A transaction begun on an [`AuditedConnection`]; audits like its connection.
+#[derive(Debug)]
+pub struct AuditedTransaction {
+    inner: DatabaseTransaction,
+    options: Arc<WrapperOptions>,
+}
+
+impl AuditedConnection {
+    /// Wraps a connection with the default options.
+    pub fn new(inner: DatabaseConnection) -> Self {
+        Self::with_options(inner, WrapperOptions::default())
+    }
+
+    /// Wraps a connection.
+    pub fn with_options(inner: DatabaseConnection, options: WrapperOptions) -> Self {
+        Self {
+            inner,
+            options: Arc::new(options),
+        }
+    }
+
+    /// The wrapped connection. Writes made on it directly are audited by hooks only.
+    pub fn inner(&self) -> &DatabaseConnection {
+        &self.inner
+    }
+
+    /// Unwraps the connection.
+    pub fn into_inner(self) -> DatabaseConnection {
+        self.inner
+    }
+
+    /// Runs a statement the auditing connection would refuse (raw SQL writing to an
+    /// audited table) and records one statement-level row per audited table it names,
+    /// with the SQL, the number of affected rows and `reason`, in one transaction.
+    pub async fn execute_unaudited(
+        &self,
+        stmt: Statement,
+        reason: &str,
+    ) -> Result<ExecResult, DbErr> {
+        let txn = self.inner.begin().await?;
+        let res = statement_level(&txn, stmt, reason).await?;
+        txn.commit().await?;
+        Ok(res)
+    }
+
+    async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
+        match decide(&stmt, origin)? {
+            Decision::Pass => passthrough(&self.inner, stmt, call).await,
+            Decision::Audit(plan) => {
+                let txn = self.inner.begin().await?;
+                let out = audit(&txn, stmt, call, *plan, &self.options).await?;
+                txn.commit().await?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl AuditedTransaction {
+    /// The wrapped transaction.
+    pub fn inner(&self) -> &DatabaseTransaction {
+        &self.inner
+    }
+
+    /// [`AuditedConnection::execute_unaudited`] inside this transaction.
+    pub async fn execute_unaudited(
+        &self,
+        stmt: Statement,
+        reason: &str,
+    ) -> Result<ExecResult, DbErr> {
+        statement_level(&self.inner, stmt, reason).await
+    }
+
+    async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
+        match decide(&stmt, origin)? {
+            Decision::Pass => passthrough(&self.inner, stmt, call).await,
+            Decision::Audit(plan) => audit(&self.inner, stmt, call, *plan, &self.options).await,
+        }
+    }
+}
+
+// === what to do with a statement ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    Execute,
+    One,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Built by SeaORM's typed API (sea-query), so its shape is known.
+    Typed,
+    /// Raw SQL from the application.
+    Raw,
+}
+
+enum Outcome {
+    Exec(ExecResult),
+    One(Option<QueryResult>),
+    All(Vec<QueryResult>),
+}
+
+struct Plan {
+    auditor: Arc<dyn TableAuditor>,
+    scan: Scan,
+    cfg: Arc<AuditConfig>,
+}
+
+enum Decision {
+    Pass,
+    Audit(Box<Plan>),
+}
+
+fn unauditable(table: String, reason: &'static str) -> DbErr {
+    AuditError::Unauditable { table, reason }.into()
+}
+
+fn decide(stmt: &Statement, origin: Origin) -> Result<Decision, DbErr> {
+    if context::is_suppressed() {
+        return Ok(Decision::Pass);
+    }
+    let cfg = config::current();
+    if !cfg.is_enabled() {
+        return Ok(Decision::Pass);
+    }
+    let scan = sqlscan::scan(&stmt.sql, stmt.db_backend);
+    let audited = |t: &str| !cfg.is_table_skipped(t) && registry::is_registered(t);
+    match (scan.kind, origin) {
+        (Kind::Read, _) => Ok(Decision::Pass),
+        (Kind::OtherWrite, _) | (_, Origin::Raw) => {
+            let names: Vec<String> = scan.names.iter().filter(|n| audited(n)).cloned().collect();
+            match registry::registered_among(&names) {
+                Some(table) => Err(unauditable(
+                    table,
+                    "raw SQL writing to an audited table cannot be audited row by row; use SeaORM's typed API or execute_unaudited",
+                )),
+                None => Ok(Decision::Pass),
+            }
+        }
+        (kind, Origin::Typed) => {
+            let Some(table) = scan.table.clone() else {
+                return Ok(Decision::Pass);
+            };
+            let action = match kind {
+                Kind::Insert => CREATE,
+                Kind::Update => UPDATE,
+                _ => DELETE,
+            };
+            if !audited(&table) || cfg.is_action_skipped(action) {
+                return Ok(Decision::Pass);
+            }
+            let Some(auditor) = registry::lookup(&table) else {
+                return Ok(Decision::Pass);
+            };
+            if scan.conflict_clause {
+                return Err(unauditable(
+                    table,
+                    "upserts (ON CONFLICT / ON DUPLICATE KEY / INSERT IGNORE) on an audited table are not audited; insert and update separately",
+                ));
+            }
+            Ok(Decision::Audit(Box::new(Plan { auditor, scan, cfg })))
+        }
+    }
+}
+
+async fn passthrough<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+) -> Result<Outcome, DbErr> {
+    Ok(match call {
+        Call::Execute => Outcome::Exec(db.execute_raw(stmt).await?),
+        Call::One => Outcome::One(db.query_one_raw(stmt).await?),
+        Call::All => Outcome::All(db.query_all_raw(stmt).await?),
+    })
+}
+
+// === the audited flows ===
+
+async fn audit<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+    plan: Plan,
+    opts: &WrapperOptions,
+) -> Result<Outcome, DbErr> {
+    match plan.scan.kind {
+        Kind::Insert => insert(db, stmt, call, &plan).await,
+        Kind::Update => update(db, stmt, call, &plan, opts).await,
+        _ => delete(db, stmt, call, &plan, opts).await,
+    }
+}
+
+async fn write<C: ConnectionTrait>(db: &C, entries: Vec<AuditEntry>) -> Result<(), DbErr> {
+    let ctx = RequestContext::current();
+    writer::write_entries(db, &entries, ctx.as_deref())
+        .await
+        .map_err(DbErr::from)
+}
+
+fn values_of(stmt: &Statement) -> &[Value] {
+    stmt.values.as_ref().map_or(&[], |v| v.0.as_slice())
+}
+
+fn with_returning(stmt: &Statement, at: usize, auditor: &dyn TableAuditor) -> Statement {
+    Statement {
+        sql: format!(
+            "{}RETURNING {}",
+            &stmt.sql[..at],
+            auditor.returning_list(stmt.db_backend)
+        ),
+        values: stmt.values.clone(),
+        db_backend: stmt.db_backend,
+    }
+}
+
+fn returned(call: Call, rows: Vec<QueryResult>) -> Outcome {
+    match call {
+        Call::One => Outcome::One(rows.into_iter().next()),
+        _ => Outcome::All(rows),
+    }
+}
+
+async fn select_images<C: ConnectionTrait>(
+    db: &C,
+    auditor: &dyn TableAuditor,
+    stmts: Vec<Statement>,
+) -> Result<Vec<crate::diff::Image>, DbErr> {
+    let mut images = Vec::new();
+    for s in stmts {
+        let rows = db.query_all_raw(s).await?;
+        images.extend(auditor.images(&rows)?);
+    }
+    Ok(images)
+}
+
+/// The rows a statement's WHERE clause selects, locked for update where the backend can.
+async fn before_images<C: ConnectionTrait>(
+    db: &C,
+    stmt: &Statement,
+    plan: &Plan,
+) -> Result<Vec<crate::diff::Image>, DbErr> {
+    let backend = stmt.db_backend;
+    let (clause, range) = sqlscan::where_clause(&stmt.sql, &plan.scan, backend);
+    let lock = if backend == DbBackend::Sqlite {
+        ""
+    } else {
+        " FOR UPDATE"
+    };
+    let sql = format!(
+        "{} {}{}",
+        plan.auditor.select_prefix(backend),
+        clause.trim_end(),
+        lock
+    );
+    let values = values_of(stmt)
+        .get(range)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    select_images(
+        db,
+        plan.auditor.as_ref(),
+        vec![Statement::from_sql_and_values(backend, sql, values)],
+    )
+    .await
+}
+
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+    plan: &Plan,
+) -> Result<Outcome, DbErr> {
+    let info = plan.auditor.info();
+    let snapshot = |images: Vec<crate::diff::Image>| -> Vec<AuditEntry> {
+        images
+            .iter()
+            .map(|i| info.snapshot_entry(CREATE, i, "new", &plan.cfg))
+            .collect()
+    };
+    if let (Call::One | Call::All, Some(at)) = (call, plan.scan.returning_at) {
+        let rows = db
+            .query_all_raw(with_returning(&stmt, at, plan.auditor.as_ref()))
+            .await?;
+        write(db, snapshot(plan.auditor.images(&rows)?)).await?;
+        return Ok(returned(call, rows));
+    }
+    let backend = stmt.db_backend;
+    let table = info.table.to_owned();
+    let key_columns = plan.auditor.key_columns();
+    let explicit = explicit_keys(&plan.scan, values_of(&stmt), &key_columns);
+    if call != Call::Execute {
+        return Err(unauditable(
+            table,
+            "an INSERT queried without RETURNING cannot be audited",
+        ));
+    }
+    if explicit.is_none() && (backend == DbBackend::Postgres || !plan.auditor.auto_increment_key())
+    {
+        return Err(unauditable(
+            table,
+            "an INSERT without RETURNING whose keys the database generates cannot be audited on this backend; use exec() or exec_with_returning()",
+        ));
+    }
+    let res = db.execute_raw(stmt).await?;
+    let keys = match explicit {
+        Some(keys) => keys,
+        None => {
+            let n = res.rows_affected();
+            let id = res.last_insert_id();
+            // MySQL reports the first id of a multi-row insert, SQLite the last.
+            let first = if backend == DbBackend::MySql {
+                id
+            } else {
+                (id + 1).saturating_sub(n)
+            };
+            (first..first + n)
+                .map(|k| vec![Value::BigUnsigned(Some(k))])
+                .collect()
+        }
+    };
+    let images = select_images(
+        db,
+        plan.auditor.as_ref(),
+        plan.auditor.select_by_keys(backend, &keys),
+    )
+    .await?;
+    write(db, snapshot(images)).await?;
+    Ok(Outcome::Exec(res))
+}
+
+/// The primary keys of the rows an INSERT writes, when every row binds every key
+/// column as a parameter.
+fn explicit_keys(
+    scan: &Scan,
+    values: &[Value],
+    key_columns: &[&'static str],
+) -> Option<Vec<Vec<Value>>> {
+    let positions: Vec<usize> = key_columns
+        .iter()
+        .map(|k| scan.insert_columns.iter().position(|c| c == k))
+        .collect::<Option<_>>()?;
+    if scan.insert_rows.is_empty() {
+        return None;
+    }
+    scan.insert_rows
+        .iter()
+        .map(|row| {
+            positions
+                .iter()
+                .map(|&p| {
+                    row.get(p)
+                        .copied()
+                        .flatten()
+                        .and_then(|i| values.get(i).cloned())
+                })
+                .collect::<Option<Vec<Value>>>()
+        })
+        .collect()
+}
+
+async fn update<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+    plan: &Plan,
+    opts: &WrapperOptions,
+) -> Result<Outcome, DbErr> {
+    let info = plan.auditor.info();
+    let key_columns = plan.auditor.key_columns();
+    if plan
+        .scan
+        .set_columns
+        .iter()
+        .any(|c| key_columns.contains(&c.as_str()))
+    {
+        return Err(unauditable(
+            info.table.to_owned(),
+            "an UPDATE that changes primary keys cannot be audited; delete and insert instead",
+        ));
+    }
+    let old = before_images(db, &stmt, plan).await?;
+    if old.is_empty() {
+        return passthrough(db, stmt, call).await;
+    }
+    if let Some(summary) = summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
+        let out = passthrough(db, stmt, call).await?;
+        write(db, vec![summary]).await?;
+        return Ok(out);
+    }
+    let backend = stmt.db_backend;
+    let (out, new) = match (call, plan.scan.returning_at) {
+        (Call::One | Call::All, Some(at)) => {
+            let rows = db
+                .query_all_raw(with_returning(&stmt, at, plan.auditor.as_ref()))
+                .await?;
+            let new = plan.auditor.images(&rows)?;
+            (returned(call, rows), new)
+        }
+        _ => {
+            let out = passthrough(db, stmt, call).await?;
+            let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
+            let new = select_images(
+                db,
+                plan.auditor.as_ref(),
+                plan.auditor.select_by_keys(backend, &keys),
+            )
+            .await?;
+            (out, new)
+        }
+    };
+    let new_by_key: HashMap<&str, &crate::diff::Image> =
+        new.iter().map(|i| (i.pk.as_str(), i)).collect();
+    let entries = old
+        .iter()
+        .filter_map(|o| {
+            new_by_key
+                .get(o.pk.as_str())
+                .and_then(|n| info.update_entry(o, n, &plan.cfg))
+        })
+        .collect();
+    write(db, entries).await?;
+    Ok(out)
+}
+
+async fn delete<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+    plan: &Plan,
+    opts: &WrapperOptions,
+) -> Result<Outcome, DbErr> {
+    let info = plan.auditor.info();
+    let old = before_images(db, &stmt, plan).await?;
+    if old.is_empty() {
+        return passthrough(db, stmt, call).await;
+    }
+    let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
+    let out = passthrough(db, stmt, call).await?;
+    let entries = match summary {
+        Some(s) => vec![s],
+        None => old
+            .iter()
+            .map(|i| info.snapshot_entry(DELETE, i, "old", &plan.cfg))
+            .collect(),
+    };
+    write(db, entries).await?;
+    Ok(out)
+}
+
+fn summary_entry(
+    opts: &WrapperOptions,
+    stmt: &Statement,
+    plan: &Plan,
+    action: &str,
+    rows: usize,
+) -> Option<AuditEntry> {
+    let limit = opts.summary_over?;
+    if rows <= limit {
+        return None;
+    }
+    let info = plan.auditor.info();
+    Some(AuditEntry {
+        action: action.to_owned(),
+        table_name: Some(info.table.to_owned()),
+        object_repr: Some(format!("{rows} rows of {}", info.table)),
+        changes: Some(json!({ "statement": { "sql": stmt.sql, "rows": rows } })),
+        module: Some(info.meta.module.to_owned()),
+        ..AuditEntry::default()
+    })
+}
+
+async fn statement_level<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    reason: &str,
+) -> Result<ExecResult, DbErr> {
+    let scan = sqlscan::scan(&stmt.sql, stmt.db_backend);
+    let mut tables: Vec<String> = scan
+        .names
+        .iter()
+        .filter(|n| registry::is_registered(n))
+        .cloned()
+        .collect();
+    tables.sort();
+    tables.dedup();
+    let sql = stmt.sql.clone();
+    let res = db.execute_raw(stmt).await?;
+    if context::is_suppressed() || !config::current().is_enabled() {
+        return Ok(res);
+    }
+    let entries = tables
+        .into_iter()
+        .map(|t| AuditEntry {
+            action: STATEMENT.to_owned(),
+            table_name: Some(t),
+            changes: Some(json!({ "statement": { "sql": sql, "rows": res.rows_affected() } })),
+            reason: Some(reason.to_owned()),
+            ..AuditEntry::default()
+        })
+        .collect();
+    write(db, entries).await?;
+    Ok(res)
+}
+
+// === impl ConnectionTrait ===
+
+macro_rules! impl_connection {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $ty {
+            fn get_database_backend(&self) -> DbBackend {
+                self.inner.get_database_backend()
+            }
+
+            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                match self.run(stmt, Call::Execute, Origin::Raw).await? {
+                    Outcome::Exec(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            async fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<ExecResult, DbErr> {
+                let stmt = stmt.build(&self.get_database_backend());
+                match self.run(stmt, Call::Execute, Origin::Typed).await? {
+                    Outcome::Exec(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                let stmt = Statement::from_string(self.get_database_backend(), sql);
+                if let Decision::Pass = decide(&stmt, Origin::Raw)? {
+                    return self.inner.execute_unprepared(sql).await;
+                }
+                Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into()))
+            }
+
+            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                match self.run(stmt, Call::One, Origin::Raw).await? {
+                    Outcome::One(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            async fn query_one<S: StatementBuilder>(
+                &self,
+                stmt: &S,
+            ) -> Result<Option<QueryResult>, DbErr> {
+                let stmt = stmt.build(&self.get_database_backend());
+                match self.run(stmt, Call::One, Origin::Typed).await? {
+                    Outcome::One(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                match self.run(stmt, Call::All, Origin::Raw).await? {
+                    Outcome::All(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            async fn query_all<S: StatementBuilder>(
+                &self,
+                stmt: &S,
+            ) -> Result<Vec<QueryResult>, DbErr> {
+                let stmt = stmt.build(&self.get_database_backend());
+                match self.run(stmt, Call::All, Origin::Typed).await? {
+                    Outcome::All(r) => Ok(r),
+                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
+                }
+            }
+
+            fn support_returning(&self) -> bool {
+                self.inner.support_returning()
+            }
+
+            fn is_mock_connection(&self) -> bool {
+                self.inner.is_mock_connection()
+            }
+        }
+    };
+}
+
+impl_connection!(AuditedConnection);
+impl_connection!(AuditedTransaction);
+
+// === impl TransactionTrait ===
+
+type Callback<'c, T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>>;
+
+macro_rules! impl_transaction {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl TransactionTrait for $ty {
+            type Transaction = AuditedTransaction;
+
+            async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
+                Ok(AuditedTransaction {
+                    inner: self.inner.begin().await?,
+                    options: Arc::clone(&self.options),
+                })
+            }
+
+            async fn begin_with_config(
+                &self,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<AuditedTransaction, DbErr> {
+                Ok(AuditedTransaction {
+                    inner: self
+                        .inner
+                        .begin_with_config(isolation_level, access_mode)
+                        .await?,
+                    options: Arc::clone(&self.options),
+                })
+            }
+
+            async fn begin_with_options(
+                &self,
+                options: TransactionOptions,
+            ) -> Result<AuditedTransaction, DbErr> {
+                Ok(AuditedTransaction {
+                    inner: self.inner.begin_with_options(options).await?,
+                    options: Arc::clone(&self.options),
+                })
+            }
+
+            async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(&'c AuditedTransaction) -> Callback<'c, T, E> + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                self.transaction_with_config(callback, None, None).await
+            }
+
+            async fn transaction_with_config<F, T, E>(
+                &self,
+                callback: F,
+                isolation_level: Option<IsolationLevel>,
+                access_mode: Option<AccessMode>,
+            ) -> Result<T, TransactionError<E>>
+            where
+                F: for<'c> FnOnce(&'c AuditedTransaction) -> Callback<'c, T, E> + Send,
+                T: Send,
+                E: std::fmt::Display + std::fmt::Debug + Send,
+            {
+                let txn = self
+                    .begin_with_config(isolation_level, access_mode)
+                    .await
+                    .map_err(TransactionError::Connection)?;
+                match callback(&txn).await {
+                    Ok(v) => {
+                        txn.commit().await.map_err(TransactionError::Connection)?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        txn.rollback().await.map_err(TransactionError::Connection)?;
+                        Err(TransactionError::Transaction(e))
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl_transaction!(AuditedConnection);
+impl_transaction!(AuditedTransaction);
+
+#[async_trait::async_trait]
+impl TransactionSession for AuditedTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.inner.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        self.inner.rollback().await
+    }
+}
+
+impl AuditedTransaction {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.inner.commit().await
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.inner.rollback().await
+    }
+}
+
+/// Whether `C` is one of this module's auditing connections.
+pub(crate) fn is_wrapper<C: ?Sized>() -> bool {
+    let name = std::any::type_name::<C>();
+    name.contains("AuditedConnection") || name.contains("AuditedTransaction")
+}
