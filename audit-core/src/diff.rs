@@ -7,8 +7,10 @@
 //! Both the hooks and the auditing connection turn rows into [`Image`]s and build
 //! their entries here, so a change is described the same way whichever path wrote it.
 
+use sea_orm::sea_query::{TableName, TableRef};
 use sea_orm::{
-    EntityName, EntityTrait, IdenStatic, Iterable, ModelTrait, PrimaryKeyToColumn, Value,
+    EntityName, EntityTrait, IdenStatic, Iterable, ModelTrait, PrimaryKeyToColumn, RelationTrait,
+    Value,
 };
 use serde_json::{Map, Value as Json};
 
@@ -50,11 +52,57 @@ impl Image {
     }
 }
 
+/// Action words of the rows a junction-table write adds to each linked object's trail.
+pub(crate) const LINK: &str = "LINK";
+pub(crate) const UNLINK: &str = "UNLINK";
+
+/// One side of a many-to-many junction row: the table it points to and the junction
+/// columns holding that table's key.
+#[derive(Clone, Debug)]
+pub(crate) struct LinkSide {
+    table: String,
+    columns: Vec<String>,
+}
+
+/// The sides of `E` when it is a junction table: an entity whose primary key is made of
+/// the foreign keys of two or more `belongs_to` relations. Empty for any other entity.
+fn junction_sides<E: EntityTrait>() -> Vec<LinkSide> {
+    let key: Vec<&str> = E::PrimaryKey::iter()
+        .map(|k| k.into_column().as_str())
+        .collect();
+    let sides: Vec<LinkSide> = E::Relation::iter()
+        .map(|r| r.def())
+        .filter(|d| !d.is_owner)
+        .filter_map(|d| {
+            let columns: Vec<String> = d.from_col.iter().map(|c| c.inner().into_owned()).collect();
+            let TableRef::Table(TableName(_, table), _) = &d.to_tbl else {
+                return None;
+            };
+            columns
+                .iter()
+                .all(|c| key.contains(&c.as_str()))
+                .then(|| LinkSide {
+                    table: table.inner().into_owned(),
+                    columns,
+                })
+        })
+        .collect();
+    let covered = key
+        .iter()
+        .all(|k| sides.iter().any(|s| s.columns.iter().any(|c| c == k)));
+    if sides.len() >= 2 && covered {
+        sides
+    } else {
+        Vec::new()
+    }
+}
+
 /// Everything that is the same for all rows of one table in one write.
 #[derive(Clone, Copy)]
 pub(crate) struct TableInfo {
     pub(crate) table: &'static str,
     pub(crate) meta: &'static AuditMeta,
+    links: fn() -> Vec<LinkSide>,
 }
 
 impl TableInfo {
@@ -62,7 +110,62 @@ impl TableInfo {
         TableInfo {
             table: table_name::<M>(),
             meta: M::audit_meta(),
+            links: junction_sides::<Entity<M>>,
         }
+    }
+
+    /// For a row of a junction table, the LINK (on CREATE) or UNLINK (on DELETE) rows
+    /// that put the change into the trail of each object it links.
+    pub(crate) fn link_entries(
+        &self,
+        created: bool,
+        image: &Image,
+        cfg: &AuditConfig,
+    ) -> Vec<AuditEntry> {
+        let action = if created { LINK } else { UNLINK };
+        if cfg.is_action_skipped(action) {
+            return Vec::new();
+        }
+        let sides = (self.links)();
+        let key_of = |side: &LinkSide| {
+            key_text(
+                side.columns
+                    .iter()
+                    .filter_map(|c| {
+                        image
+                            .values
+                            .iter()
+                            .find(|(n, _)| n == c)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .collect(),
+            )
+        };
+        let word = if created { "added" } else { "removed" };
+        sides
+            .iter()
+            .filter(|side| !cfg.is_table_skipped(&side.table))
+            .map(|side| {
+                let pk = key_of(side);
+                let mut changes = Map::new();
+                for other in sides
+                    .iter()
+                    .filter(|o| o.table != side.table || o.columns != side.columns)
+                {
+                    changes.insert(other.table.clone(), one(word, Json::String(key_of(other))));
+                }
+                AuditEntry {
+                    action: action.to_owned(),
+                    table_name: Some(side.table.clone()),
+                    object_repr: Some(format!("{}#{}", side.table, pk)),
+                    object_pk: Some(pk),
+                    changes: Some(Json::Object(changes)),
+                    module: Some(self.meta.module.to_owned()),
+                    metadata: Some(serde_json::json!({ "via": self.table })),
+                    ..AuditEntry::default()
+                }
+            })
+            .collect()
     }
 
     fn entry(&self, action: &str, image: &Image, changes: Map<String, Json>) -> AuditEntry {

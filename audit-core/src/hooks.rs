@@ -84,9 +84,9 @@ fn check_strict<C: ?Sized>(plan: &Plan, action: &'static str) -> Result<(), DbEr
     Ok(())
 }
 
-async fn write<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(), DbErr> {
+async fn write<C: ConnectionTrait>(db: &C, entries: &[AuditEntry]) -> Result<(), DbErr> {
     let ctx = RequestContext::current();
-    writer::write_entries(db, std::slice::from_ref(&entry), ctx.as_deref())
+    writer::write_entries(db, entries, ctx.as_deref())
         .await
         .map_err(DbErr::from)
 }
@@ -166,7 +166,7 @@ where
     };
     let info = TableInfo::of::<Model<A>>();
     if let Some(entry) = info.update_entry(&Image::of(&old), &Image::of(&new), &plan.cfg) {
-        write(db, entry).await?;
+        write(db, &[entry]).await?;
     }
     Ok(new.into_active_model())
 }
@@ -182,13 +182,11 @@ where
         && !is_wrapper::<C>()
         && let Some(plan) = plan::<Model<A>>(CREATE)
     {
-        let entry = TableInfo::of::<Model<A>>().snapshot_entry(
-            CREATE,
-            &Image::of(&model),
-            "new",
-            &plan.cfg,
-        );
-        write(db, entry).await?;
+        let info = TableInfo::of::<Model<A>>();
+        let image = Image::of(&model);
+        let mut entries = vec![info.snapshot_entry(CREATE, &image, "new", &plan.cfg)];
+        entries.extend(info.link_entries(true, &image, &plan.cfg));
+        write(db, &entries).await?;
     }
     <A as AuditBehavior>::after_save(model, db, insert).await
 }
@@ -241,9 +239,11 @@ where
         && let Some(plan) = plan::<Model<A>>(DELETE)
     {
         let old = am.clone().try_into_model()?;
-        let entry =
-            TableInfo::of::<Model<A>>().snapshot_entry(DELETE, &Image::of(&old), "old", &plan.cfg);
-        write(db, entry).await?;
+        let info = TableInfo::of::<Model<A>>();
+        let image = Image::of(&old);
+        let mut entries = vec![info.snapshot_entry(DELETE, &image, "old", &plan.cfg)];
+        entries.extend(info.link_entries(false, &image, &plan.cfg));
+        write(db, &entries).await?;
     }
     <A as AuditBehavior>::after_delete(am, db).await
 }

@@ -363,10 +363,14 @@ async fn insert<C: ConnectionTrait>(
 ) -> Result<Outcome, DbErr> {
     let info = plan.auditor.info();
     let snapshot = |images: Vec<crate::diff::Image>| -> Vec<AuditEntry> {
-        images
+        let mut entries: Vec<AuditEntry> = images
             .iter()
             .map(|i| info.snapshot_entry(CREATE, i, "new", &plan.cfg))
-            .collect()
+            .collect();
+        for i in &images {
+            entries.extend(info.link_entries(true, i, &plan.cfg));
+        }
+        entries
     };
     if let (Call::One | Call::All, Some(at)) = (call, plan.scan.returning_at) {
         let rows = db
@@ -529,10 +533,16 @@ async fn delete<C: ConnectionTrait>(
     let out = passthrough(db, stmt, call).await?;
     let entries = match summary {
         Some(s) => vec![s],
-        None => old
-            .iter()
-            .map(|i| info.snapshot_entry(DELETE, i, "old", &plan.cfg))
-            .collect(),
+        None => {
+            let mut entries: Vec<AuditEntry> = old
+                .iter()
+                .map(|i| info.snapshot_entry(DELETE, i, "old", &plan.cfg))
+                .collect();
+            for i in &old {
+                entries.extend(info.link_entries(false, i, &plan.cfg));
+            }
+            entries
+        }
     };
     write(db, entries).await?;
     Ok(out)

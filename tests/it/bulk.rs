@@ -547,3 +547,45 @@ backend_test!(async fn hooks_stand_aside_behind_the_wrapper(db) {
     assert_eq!(actions, ["CREATE", "UPDATE", "DELETE"], "each change recorded exactly once");
     Ok(())
 });
+
+backend_test!(async fn many_to_many_links_appear_in_both_trails(db) {
+    use sea_orm_audit_tests::fixtures::links::{jpost, jpost_tag, jtag};
+    sea_orm_audit::register::<jpost_tag::Entity>();
+    let wrapped = AuditedConnection::new(db.db.clone());
+
+    // Linking through the nested ActiveModel: the junction row's insert runs its hooks.
+    let post = jpost::ActiveModel::builder()
+        .set_title("Nice weather")
+        .add_tag(jtag::ActiveModel::builder().set_name("sunny"))
+        .save(&db.db)
+        .await?;
+    let tag_id = jtag::Entity::find().one(&db.db).await?.map(|t| t.id).unwrap_or_default();
+    let post_id = post.id.clone().unwrap();
+
+    // Unlinking goes through delete_many, which only the auditing connection sees.
+    jpost_tag::Entity::delete_many()
+        .filter(jpost_tag::Column::JpostId.eq(post_id))
+        .exec(&wrapped)
+        .await?;
+
+    let rows = trail(&db.db).await?;
+    let of = |table: &str, action: &str| -> Vec<audit_log::Model> {
+        rows.iter().filter(|r| r.table_name.as_deref() == Some(table) && r.action == action).cloned().collect()
+    };
+    assert_eq!(of("jpost", "CREATE").len(), 1);
+    assert_eq!(of("jtag", "CREATE").len(), 1);
+    assert_eq!(of("jpost_tag", "CREATE").len(), 1);
+    assert_eq!(of("jpost_tag", "DELETE").len(), 1);
+    let link = of("jpost", "LINK");
+    assert_eq!(link.len(), 1);
+    assert_eq!(link[0].object_pk, Some(post_id.to_string()));
+    assert_eq!(changes(&link[0]), json!({"jtag": {"added": tag_id.to_string()}}));
+    assert_eq!(link[0].metadata, Some(json!({"via": "jpost_tag"})));
+    let back = of("jtag", "LINK");
+    assert_eq!(changes(&back[0]), json!({"jpost": {"added": post_id.to_string()}}));
+    let unlink = of("jpost", "UNLINK");
+    assert_eq!(unlink.len(), 1);
+    assert_eq!(changes(&unlink[0]), json!({"jtag": {"removed": tag_id.to_string()}}));
+    assert_eq!(of("jtag", "UNLINK").len(), 1);
+    Ok(())
+});
