@@ -10,7 +10,7 @@ pub const ERROR_PREFIX: &str = "sea-orm-audit: ";
 ///
 /// SeaORM hooks must return [`DbErr`], so inside `insert`/`update`/`delete` these
 /// errors arrive as `DbErr::Custom` whose message starts with [`ERROR_PREFIX`].
-/// [`AuditError::from_db_err`] turns such an error back into this type.
+/// [`AuditError::audit_message`] recognises such an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
@@ -50,30 +50,34 @@ pub enum AuditError {
         /// Why it was rejected.
         reason: String,
     },
-    /// The primary key of an audited model could not be read.
-    #[error("primary key of `{table}` is not set")]
-    PrimaryKeyNotSet {
-        /// The entity's table.
-        table: String,
-    },
     /// The database rejected an audit statement.
     #[error("writing the audit record failed: {0}")]
     Db(#[source] DbErr),
 }
 
 impl AuditError {
-    /// Recovers an `AuditError` from a `DbErr` produced by an audited write, when it
-    /// was one. Returns `None` for errors that did not come from this crate.
-    pub fn from_db_err(err: &DbErr) -> Option<String> {
+    /// The message of a `DbErr` that came from this crate (without [`ERROR_PREFIX`]),
+    /// or `None` for errors that did not.
+    ///
+    /// ```
+    /// use sea_orm::DbErr;
+    /// use sea_orm_audit::AuditError;
+    ///
+    /// let err: DbErr = AuditError::InvalidInput { field: "action", reason: "empty".into() }.into();
+    /// assert_eq!(AuditError::audit_message(&err), Some("invalid action: empty"));
+    /// assert!(AuditError::is_audit_error(&err));
+    /// assert!(!AuditError::is_audit_error(&DbErr::RecordNotUpdated));
+    /// ```
+    pub fn audit_message(err: &DbErr) -> Option<&str> {
         match err {
-            DbErr::Custom(msg) => msg.strip_prefix(ERROR_PREFIX).map(str::to_owned),
+            DbErr::Custom(msg) => msg.strip_prefix(ERROR_PREFIX),
             _ => None,
         }
     }
 
     /// Whether a `DbErr` came from this crate.
     pub fn is_audit_error(err: &DbErr) -> bool {
-        Self::from_db_err(err).is_some()
+        Self::audit_message(err).is_some()
     }
 }
 
