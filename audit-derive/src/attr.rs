@@ -53,8 +53,7 @@ pub(crate) struct Container {
     pub(crate) entries: Vec<Entry>,
     pub(crate) repr: Option<LitStr>,
     pub(crate) krate: Option<syn::Path>,
-    /// The `custom_hooks` keyword, kept to point at it.
-    pub(crate) custom_hooks: Option<Ident>,
+    pub(crate) custom_hooks: bool,
 }
 
 struct Attr<'c, T> {
@@ -107,9 +106,9 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                         ),
                     }
                 }
-            } else if let Some(ident) = meta.path.get_ident().filter(|i| *i == "custom_hooks") {
+            } else if meta.path.is_ident("custom_hooks") {
                 if parse_flag(cx, &meta, "audited attribute")? {
-                    custom_hooks.set(&meta.path, ident.clone());
+                    custom_hooks.set(&meta.path, ());
                 }
             } else {
                 cx.error_spanned_by(
@@ -129,7 +128,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
         entries,
         repr: repr.value,
         krate: krate.value,
-        custom_hooks: custom_hooks.value,
+        custom_hooks: custom_hooks.value.is_some(),
     }
 }
 
@@ -198,13 +197,14 @@ fn parse_list(
                 }
             }
             Expr::Lit(ExprLit {
-                lit: Lit::Str(lit), ..
+                lit: Lit::Str(quoted),
+                ..
             }) => cx.error_spanned_by(
                 &item,
                 format!(
                     "field names are written without quotes: `{}({})`",
                     list.keyword(),
-                    lit.value()
+                    quoted.value()
                 ),
             ),
             _ => cx.error_spanned_by(

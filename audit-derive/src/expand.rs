@@ -16,21 +16,13 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
     let unmask = columns(input, List::Unmask);
     let repr = repr(input);
 
-    // With `custom_hooks` the user writes the `AuditBehavior` impl. The bound states that
-    // once, at the `custom_hooks` keyword, so a missing impl is one error there rather
-    // than one per hook inside the generated methods.
-    let (audit_behavior, where_clause) = match &input.attrs.custom_hooks {
-        Some(keyword) => (
-            quote!(),
-            quote_spanned!(keyword.span()=> where #active_model: #krate::AuditBehavior),
-        ),
-        None => (
-            quote! {
-                #[automatically_derived]
-                impl #krate::AuditBehavior for #active_model {}
-            },
-            quote!(),
-        ),
+    let audit_behavior = if input.attrs.custom_hooks {
+        quote!()
+    } else {
+        quote! {
+            #[automatically_derived]
+            impl #krate::AuditBehavior for #active_model {}
+        }
     };
     let sea_orm = quote!(#krate::__private::sea_orm);
     let hooks = quote!(#krate::__private::hooks);
@@ -57,7 +49,7 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
             #[allow(unused_qualifications)]
             #[automatically_derived]
             #[#krate::__private::async_trait]
-            impl #sea_orm::ActiveModelBehavior for #active_model #where_clause {
+            impl #sea_orm::ActiveModelBehavior for #active_model {
                 fn new() -> Self {
                     <Self as #krate::AuditBehavior>::new()
                 }

@@ -50,8 +50,8 @@ mod valid;
 ///   changed. For derived or bulky columns.
 /// - `mask(field, ...)`: the log records that the field changed, never its values.
 ///   For secrets.
-/// - `unmask(field, ...)`: exempts a field from the runtime's default masking of fields
-///   whose names look secret.
+/// - `unmask(field, ...)`: exempts a field from the runtime's default masking of
+///   secret-looking column names (`sea_orm_audit::DEFAULT_SECRET_NAMES`).
 /// - `repr = "field"`: the audit row's `object_repr` is that field's value, through
 ///   `ToString`. Without it, `object_repr` is `table#primary-key`.
 /// - `custom_hooks`: you have hooks of your own. Implement `sea_orm_audit::AuditBehavior`
@@ -62,6 +62,41 @@ mod valid;
 ///
 /// On a field, `#[audited(exclude)]`, `#[audited(mask)]` or `#[audited(unmask)]` is the
 /// same as naming that field in the struct-level list.
+///
+/// With hooks of your own:
+///
+/// ```
+/// # mod article {
+/// # use sea_orm::entity::prelude::*;
+/// # use sea_orm_audit::Audited;
+/// use sea_orm::ActiveValue::Set;
+///
+/// #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+/// #[sea_orm(table_name = "article")]
+/// #[audited(custom_hooks)]
+/// pub struct Model {
+///     #[sea_orm(primary_key)]
+///     pub id: i64,
+///     pub revision: i32,
+/// }
+/// # #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// # pub enum Relation {}
+///
+/// #[sea_orm_audit::async_trait]
+/// impl sea_orm_audit::AuditBehavior for ActiveModel {
+///     async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+///     where
+///         C: ConnectionTrait,
+///     {
+///         // Runs before the audit reads the row: the new revision is part of the diff.
+///         let revision = if insert { 0 } else { self.revision.clone().take().unwrap_or(0) };
+///         self.revision = Set(revision + 1);
+///         Ok(self)
+///     }
+/// }
+/// # }
+/// # fn main() {}
+/// ```
 ///
 /// # Details
 ///

@@ -147,7 +147,7 @@ fn column_named<'i, 'a>(
             format!("`{name}` is not a field of this Model")
         };
         if let Some(close) = closest_column(input, name) {
-            message.push_str(&format!("; did you mean `{close}`?"));
+            message = format!("{message}; did you mean `{close}`?");
         }
         cx.error_spanned_by(token, message);
         return None;

@@ -3,7 +3,12 @@ use sea_orm_audit::Audited;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
 #[sea_orm(table_name = "article")]
-#[audited(exclude = "body_html", repr(title), custom_hooks = true, mask("editor_token"))]
+#[audited(
+    exclude = "body_html",
+    repr(title),
+    custom_hooks = true,
+    mask("editor_token")
+)]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,

@@ -1,4 +1,4 @@
-use sea_orm::entity::prelude::*;
+use sea_orm::FromQueryResult;
 use sea_orm_audit::Audited;
 
 #[derive(Clone, Debug, FromQueryResult, Audited)]

@@ -1,5 +1,5 @@
-use sea_orm::entity::prelude::*;
 use sea_orm::ActiveValue::Set;
+use sea_orm::entity::prelude::*;
 use sea_orm_audit::{AuditBehavior, Audited};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]

@@ -26,8 +26,14 @@ pub enum Relation {}
 
 fn main() {
     let meta = Model::audit_meta();
-    assert_eq!(meta.exclude, [Column::BodyHtml.as_str(), Column::Type.as_str()]);
-    assert_eq!(meta.mask, [Column::EditorToken.as_str(), Column::PasswordHash.as_str()]);
+    assert_eq!(
+        meta.exclude,
+        [Column::BodyHtml.as_str(), Column::Type.as_str()]
+    );
+    assert_eq!(
+        meta.mask,
+        [Column::EditorToken.as_str(), Column::PasswordHash.as_str()]
+    );
     assert_eq!(meta.mask, ["editor_token", "pw_hash"]);
     assert_eq!(meta.unmask, ["token_count"]);
     assert_eq!(meta.module, module_path!());

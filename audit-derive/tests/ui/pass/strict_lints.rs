@@ -1,6 +1,11 @@
 //! The expansion stays quiet under a user's strict lints.
 
-#![deny(warnings, unused_qualifications, missing_debug_implementations, unreachable_pub)]
+#![deny(
+    warnings,
+    unused_qualifications,
+    missing_debug_implementations,
+    unreachable_pub
+)]
 #![deny(rust_2018_idioms, unused_results, trivial_casts, trivial_numeric_casts)]
 
 use sea_orm::entity::prelude::*;
