@@ -280,10 +280,17 @@ pub(crate) fn key_text(values: Vec<Value>) -> String {
 }
 
 /// The object's repr: the `repr` field when the entity names one, else `table#pk`;
-/// bounded to [`MAX_REPR_CHARS`].
+/// bounded to [`MAX_REPR_CHARS`]. A repr column that the configuration masks or
+/// excludes (a secret-looking name, say) falls back to `table#pk`, so the repr never
+/// carries a value the diff would hide.
 pub(crate) fn repr<M: AuditedModel>(model: &M, pk: &str) -> String {
-    let raw = model
-        .audit_repr()
+    let meta = M::audit_meta();
+    let hidden = meta.repr.is_some_and(|col| {
+        crate::config::current().field_rule(table_name::<M>(), col, meta) != FieldRule::Record
+    });
+    let raw = (!hidden)
+        .then(|| model.audit_repr())
+        .flatten()
         .unwrap_or_else(|| format!("{}#{}", table_name::<M>(), pk));
     crate::text::bounded(&raw, MAX_REPR_CHARS)
 }

@@ -17,6 +17,8 @@ pub struct AuditMeta {
     pub unmask: &'static [&'static str],
     /// `module_path!()` of the entity, stored in `audit_log.module`.
     pub module: &'static str,
+    /// The column `object_repr` is taken from (`#[audited(repr = "...")]`), if any.
+    pub repr: Option<&'static str>,
 }
 
 impl AuditMeta {
@@ -32,11 +34,23 @@ impl AuditMeta {
             mask,
             unmask,
             module,
+            repr: None,
         }
+    }
+
+    /// Names the column `object_repr` is taken from, so a repr whose column is masked
+    /// or excluded at run time (by configuration or secret-name masking) is not stored.
+    pub const fn with_repr(mut self, column: &'static str) -> Self {
+        self.repr = Some(column);
+        self
     }
 }
 
 /// A SeaORM `Model` whose writes are audited. Implemented by `#[derive(Audited)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an audited model",
+    label = "add `#[derive(sea_orm_audit::Audited)]` to this entity's `Model`"
+)]
 pub trait AuditedModel: ModelTrait + Clone + Send + Sync + 'static {
     /// The entity's audit settings.
     fn audit_meta() -> &'static AuditMeta;
@@ -67,6 +81,11 @@ pub trait AuditedModel: ModelTrait + Clone + Send + Sync + 'static {
 /// }
 /// ```
 #[allow(unused_variables)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has `#[audited(custom_hooks)]` but no `impl AuditBehavior`",
+    label = "implement `sea_orm_audit::AuditBehavior` for this `ActiveModel`",
+    note = "or remove `custom_hooks` from `#[audited(...)]` to get the default hooks"
+)]
 #[async_trait::async_trait]
 pub trait AuditBehavior: ActiveModelTrait + Send {
     /// See `ActiveModelBehavior::new`.

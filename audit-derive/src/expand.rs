@@ -15,6 +15,15 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
     let mask = columns(input, List::Mask);
     let unmask = columns(input, List::Unmask);
     let repr = repr(input);
+    let repr_column = input
+        .attrs
+        .repr
+        .as_ref()
+        .and_then(|lit| input.field(&lit.value()))
+        .map(|field| {
+            let column = field.column.as_str();
+            quote!(.with_repr(#column))
+        });
 
     let audit_behavior = if input.attrs.custom_hooks {
         quote!()
@@ -38,7 +47,7 @@ pub(crate) fn derive(input: &Input) -> TokenStream {
                         &[#(#mask),*],
                         &[#(#unmask),*],
                         ::core::module_path!(),
-                    );
+                    )#repr_column;
                     &META
                 }
                 #repr

@@ -108,3 +108,25 @@ fn new_member_with_email(email: &str) -> member::ActiveModel {
     m.email = Set(email.into());
     m
 }
+
+backend_test!(async fn repr_never_shows_a_hidden_value(db) {
+    let a = AuditConfig::new()
+        .mask_field("article.title")
+        .scope(
+            article::ActiveModel {
+                title: Set("Top secret title".into()),
+                body: Set(String::new()),
+                body_html: Set(String::new()),
+                editor_token: Set(None),
+                views: Set(0),
+                published: Set(false),
+                ..Default::default()
+            }
+            .insert(&db.db),
+        )
+        .await?;
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows[0].object_repr, Some(format!("article#{}", a.id)));
+    assert_no_secret(&rows, &["Top secret"]);
+    Ok(())
+});
