@@ -19,9 +19,9 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QuerySelect,
-    TryIntoModel,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn,
+    QueryFilter, QuerySelect, QueryTrait, Statement, TryIntoModel,
 };
 
 use crate::config::{self, AuditConfig};
@@ -30,6 +30,7 @@ use crate::diff::{self, Image, TableInfo};
 use crate::error::AuditError;
 use crate::model::{AuditBehavior, AuditedModel};
 use crate::registry;
+use crate::sqlscan;
 use crate::wrapper::is_wrapper;
 use crate::writer::{self, AuditEntry};
 
@@ -144,6 +145,12 @@ where
     if !writes && !plan.cfg.records_noop_updates() {
         return Ok(am);
     }
+    if writes && db.get_database_backend() == DbBackend::Postgres {
+        let Some((old, new)) = update_returning_both(&am, db).await? else {
+            return Ok(am);
+        };
+        return record_update(am, db, plan, old, new).await;
+    }
     let Some(old) = select.lock_exclusive().one(db).await? else {
         // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
         return Ok(am);
@@ -164,11 +171,80 @@ where
         }
         new
     };
+    record_update(am, db, plan, old, new).await
+}
+
+async fn record_update<A, C>(
+    _am: A,
+    db: &C,
+    plan: Plan,
+    old: Model<A>,
+    new: Model<A>,
+) -> Result<A, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
     let info = TableInfo::of::<Model<A>>();
     if let Some(entry) = info.update_entry(&Image::of(&old), &Image::of(&new), &plan.cfg) {
         write(db, &[entry]).await?;
     }
+    // SeaORM's own UPDATE of an unchanged model is a read-back of the row.
     Ok(new.into_active_model())
+}
+
+/// Prefix of the before-image columns in [`update_returning_both`]'s result.
+const OLD: &str = "__audit_old_";
+
+/// PostgreSQL: the before-image (locked) and the after-image of a single-row update in
+/// one round trip, as `WITH old AS (SELECT ... FOR UPDATE) UPDATE ... FROM old ...
+/// RETURNING old.*, new.*`. The WHERE of SeaORM's own UPDATE is used for both parts,
+/// with the same parameters. `None` when no row matched.
+async fn update_returning_both<A, C>(am: &A, db: &C) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let update = Entity::<A>::update(am.clone()).validate()?.build(backend);
+    let scan = sqlscan::scan(&update.sql, backend);
+    // SeaORM's single-row UPDATE always filters by key, and its SELECT always has a
+    // FROM; anything else is refused rather than written without its audit row.
+    let unexpected = || {
+        DbErr::Custom(format!(
+            "{}unexpected statement shape",
+            crate::error::ERROR_PREFIX
+        ))
+    };
+    let where_at = scan.where_at.ok_or_else(unexpected)?;
+    let (head, clause) = update.sql.split_at(where_at);
+    let select = Entity::<A>::find().build(backend).sql;
+    let old_cols: Vec<String> = Column::<A>::iter()
+        .map(|c| format!("\"__audit_old\".\"{0}\" AS \"{OLD}{0}\"", c.as_str()))
+        .collect();
+    // The entity's own SELECT list is table-qualified, so in RETURNING it names the
+    // updated row and cannot clash with the `__audit_old` columns.
+    let returning = select
+        .strip_prefix("SELECT ")
+        .and_then(|s| s.rfind(" FROM ").map(|end| &s[..end]))
+        .ok_or_else(unexpected)?;
+    let sql = format!(
+        "WITH \"__audit_old\" AS ({select} {clause} FOR UPDATE) {head}FROM \"__audit_old\" {clause} RETURNING {}, {returning}",
+        old_cols.join(", ")
+    );
+    let stmt = Statement {
+        sql,
+        values: update.values,
+        db_backend: backend,
+    };
+    let Some(row) = db.query_one_raw(stmt).await? else {
+        return Ok(None);
+    };
+    let old = Model::<A>::from_query_result(&row, OLD)?;
+    let new = Model::<A>::from_query_result(&row, "")?;
+    Ok(Some((old, new)))
 }
 
 /// Writes the CREATE row of an insert, then runs the user's `after_save`.

@@ -55,11 +55,7 @@ where
     }
 
     fn returning_list(&self, backend: DbBackend) -> String {
-        let select = Query::select()
-            .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
-            .to_owned();
-        let sql = backend.build(&select).sql;
-        sql.strip_prefix("SELECT ").unwrap_or(&sql).to_owned()
+        returning_list::<E>(backend)
     }
 
     fn images(&self, rows: &[QueryResult]) -> Result<Vec<Image>, DbErr> {
@@ -112,6 +108,15 @@ where
             })
             .collect()
     }
+}
+
+/// The column list SeaORM itself puts in RETURNING for `E`.
+pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> String {
+    let select = Query::select()
+        .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
+        .to_owned();
+    let sql = backend.build(&select).sql;
+    sql.strip_prefix("SELECT ").unwrap_or(&sql).to_owned()
 }
 
 type Registry = HashMap<String, Arc<dyn TableAuditor>>;
