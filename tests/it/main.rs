@@ -16,3 +16,5 @@ mod context;
 mod guard;
 // user hooks next to auditing
 mod user_hooks;
+// axum/tower middleware: context attribution, client IP, security events
+mod middleware;
