@@ -19,7 +19,9 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder};
 use sea_orm_audit::RequestContext;
 use sea_orm_audit::entity::system_event;
 use sea_orm_audit::hash_session;
-use sea_orm_audit::middleware::{AuditContextLayer, ClientIp, RuleSet, SecurityLayer};
+use sea_orm_audit::middleware::{
+    AuditContextLayer, ClientIp, RuleSet, SLOW_REQUEST, SecurityLayer,
+};
 use sea_orm_audit_tests::backend_test;
 use sea_orm_audit_tests::fixtures::article;
 use tower::ServiceExt;
@@ -446,6 +448,17 @@ backend_test!(async fn slow_failing_and_panicking_handlers_are_recorded(db) {
     assert!(panic.title.contains("handler blew up"), "{}", panic.title);
     assert_eq!(panic.actor_name.as_deref(), Some("ada"));
     assert_eq!(rows.len(), 3, "{rows:#?}");
+
+    // A streaming endpoint exempted by name is not "slow".
+    let exempt = SecurityLayer::new(db.db.clone())
+        .slow_threshold(Some(Duration::from_millis(150)))
+        .rules(RuleSet::default().allow_rule_on_path(SLOW_REQUEST, "/slow-body"));
+    let app = routes(db.db.clone()).layer(exempt.clone());
+    let res = app.oneshot(request("GET", "/slow-body", "192.0.2.5:1").body(Body::empty())?).await?;
+    axum::body::to_bytes(res.into_body(), 1024).await?;
+    exempt.flush().await;
+    assert_eq!(exempt.stats().queued, 0);
+    assert_eq!(events(&db.db).await?.len(), 3);
     Ok(())
 });
 

@@ -34,6 +34,15 @@ use http::request::Parts;
 use http::{Extensions, HeaderMap};
 
 /// A forwarded header that a trusted proxy may set.
+///
+/// ```
+/// use sea_orm_audit::middleware::{ClientIp, ForwardedHeader};
+///
+/// // Behind nginx with `proxy_set_header X-Real-IP $remote_addr;`
+/// let ip = ClientIp::new()
+///     .trust_proxy("127.0.0.1").unwrap()
+///     .header(ForwardedHeader::XRealIp);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ForwardedHeader {
@@ -189,6 +198,12 @@ impl ClientIp {
     }
 
     /// Trusts the proxies at `cidr` (an address or a CIDR range).
+    ///
+    /// ```
+    /// # use sea_orm_audit::middleware::ClientIp;
+    /// let ip = ClientIp::new().trust_proxy("10.0.0.0/8")?.trust_proxy("::1")?;
+    /// # Ok::<_, sea_orm_audit::middleware::InvalidCidr>(())
+    /// ```
     pub fn trust_proxy(mut self, cidr: &str) -> Result<Self, InvalidCidr> {
         self.trusted.push(cidr.parse()?);
         Ok(self)
@@ -276,6 +291,18 @@ impl ClientIp {
     /// The client address of a request: the peer, or the right-most untrusted address
     /// of the forwarded chain when the peer is a trusted proxy. `None` when the server
     /// did not record the peer.
+    ///
+    /// ```
+    /// # use sea_orm_audit::middleware::ClientIp;
+    /// let mut req = http::Request::builder()
+    ///     .header("x-forwarded-for", "1.2.3.4") // forged by the client itself
+    ///     .body(())
+    ///     .unwrap();
+    /// req.extensions_mut().insert("198.51.100.7:5000".parse::<std::net::SocketAddr>().unwrap());
+    /// let (parts, _) = req.into_parts();
+    /// let ip = ClientIp::new().trust_proxy("10.0.0.0/8").unwrap().resolve(&parts);
+    /// assert_eq!(ip.unwrap().to_string(), "198.51.100.7");
+    /// ```
     pub fn resolve(&self, parts: &Parts) -> Option<IpAddr> {
         let peer = self.peer(&parts.extensions)?;
         if !self.is_trusted(peer) {

@@ -112,23 +112,40 @@ pub struct RequestInfo<'a> {
     query: String,
     headers: &'a HeaderMap,
     user_agent: String,
+    // Derived once per request, shared by every rule.
+    segments: Vec<String>,
+    normal_path: String,
+    normal_query: String,
+    traversal: bool,
 }
 
 impl<'a> RequestInfo<'a> {
     /// Decodes what the rules need from `parts`.
     pub fn new(parts: &'a Parts) -> Self {
-        RequestInfo {
+        let path = decode(parts.uri.path(), false);
+        let query = decode(parts.uri.query().unwrap_or(""), true);
+        let segments = path
+            .split(['/', '\\'])
+            .map(|s| s.split(';').next().unwrap_or(s).to_lowercase())
+            .collect();
+        let mut info = RequestInfo {
             method: &parts.method,
             raw_path: parts.uri.path(),
-            path: decode(parts.uri.path(), false),
-            query: decode(parts.uri.query().unwrap_or(""), true),
+            normal_path: normalise(&path),
+            normal_query: normalise(&query),
+            path,
+            query,
             headers: &parts.headers,
             user_agent: parts
                 .headers
                 .get(USER_AGENT)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).to_lowercase())
                 .unwrap_or_default(),
-        }
+            segments,
+            traversal: false,
+        };
+        info.traversal = has_traversal(&info);
+        info
     }
 
     /// The request method.
@@ -161,10 +178,9 @@ impl<'a> RequestInfo<'a> {
         &self.user_agent
     }
 
-    fn segments(&self) -> impl Iterator<Item = String> + '_ {
-        self.path
-            .split(['/', '\\'])
-            .map(|s| s.split(';').next().unwrap_or(s).to_lowercase())
+    /// The decoded path's segments (split on `/` and `\\`, `;params` cut off), lower-cased.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
     }
 }
 
@@ -322,6 +338,26 @@ where
 impl Rule {
     /// `path_traversal`: a `..` path segment (also encoded, double-encoded, with
     /// backslashes or overlong UTF-8), `../` in the query string, or a NUL byte.
+    ///
+    /// The built-in rules are all used the same way:
+    ///
+    /// ```
+    /// use sea_orm_audit::middleware::{RequestInfo, Rule};
+    ///
+    /// let check = |rule: &Rule, uri: &str, ua: &str| {
+    ///     let req = http::Request::get(uri).header("user-agent", ua).body(()).unwrap();
+    ///     rule.matches(&RequestInfo::new(&req.into_parts().0))
+    /// };
+    /// assert!(check(&Rule::path_traversal(), "/static/%252e%252e/etc/passwd", ""));
+    /// assert!(!check(&Rule::path_traversal(), "/docs/v1..v2", ""));
+    /// assert!(check(&Rule::secret_files(), "/app/.env.local", ""));
+    /// assert!(check(&Rule::admin_tools(), "/wp-admin/", ""));
+    /// assert!(!check(&Rule::admin_tools(), "/admin-guide", ""));
+    /// assert!(check(&Rule::injection(), "/items?id=1+UNION/**/SELECT+1", ""));
+    /// assert!(!check(&Rule::injection(), "/blog/postgresql-tips", ""));
+    /// assert!(check(&Rule::scanner_user_agents(), "/", "sqlmap/1.7"));
+    /// assert!(!check(&Rule::scanner_user_agents(), "/", "Googlebot/2.1"));
+    /// ```
     pub fn path_traversal() -> Self {
         Rule {
             name: Cow::Borrowed("path_traversal"),
@@ -438,21 +474,17 @@ impl Rule {
     /// Whether the request described by `req` matches.
     pub fn matches(&self, req: &RequestInfo<'_>) -> bool {
         match &self.check {
-            Check::Traversal => has_traversal(req),
-            Check::Segments(patterns) => req.segments().any(|seg| {
+            Check::Traversal => req.traversal,
+            Check::Segments(patterns) => req.segments.iter().any(|seg| {
                 !seg.is_empty()
                     && patterns.iter().any(|p| match p.strip_suffix('*') {
                         Some(prefix) => seg.starts_with(prefix),
-                        None => seg == *p,
+                        None => *seg == *p,
                     })
             }),
-            Check::Markers(markers) => {
-                let path = normalise(&req.path);
-                let query = normalise(&req.query);
-                markers
-                    .iter()
-                    .any(|m| path.contains(m.as_str()) || query.contains(m.as_str()))
-            }
+            Check::Markers(markers) => markers.iter().any(|m| {
+                req.normal_path.contains(m.as_str()) || req.normal_query.contains(m.as_str())
+            }),
             Check::UserAgent(words) => words.iter().any(|w| contains_word(&req.user_agent, w)),
             Check::Headers {
                 max_value,
@@ -535,13 +567,16 @@ impl RuleSet {
 
     /// No rule applies to `prefix` and the paths below it (`/hooks` covers `/hooks` and
     /// `/hooks/x`, not `/hooksx`). A path with a `..` segment is never allowed, so
-    /// `/hooks/../.env` is still checked.
+    /// `/hooks/../.env` is still checked. Slow, 5xx and panic events are still recorded
+    /// there; exempt them by name with [`RuleSet::allow_rule_on_path`].
     pub fn allow_path(mut self, prefix: impl Into<String>) -> Self {
         self.allow.push((None, prefix.into()));
         self
     }
 
-    /// The rule called `rule` does not apply to `prefix` and the paths below it.
+    /// The rule called `rule` does not apply to `prefix` and the paths below it. `rule`
+    /// may also be [`SLOW_REQUEST`] (for long-polling or streaming endpoints),
+    /// [`SERVER_ERROR`] or [`HANDLER_PANIC`].
     pub fn allow_rule_on_path(
         mut self,
         rule: impl Into<String>,
@@ -562,21 +597,40 @@ impl RuleSet {
     }
 
     /// The names of the rules the request matches, allowlists applied.
+    ///
+    /// ```
+    /// # use sea_orm_audit::middleware::RuleSet;
+    /// let req = http::Request::get("/.git/../wp-admin/").body(()).unwrap();
+    /// let found = RuleSet::default().findings(&req.into_parts().0);
+    /// assert_eq!(found, ["path_traversal", "secret_file_probe", "admin_tool_probe"]);
+    /// ```
     pub fn findings(&self, parts: &Parts) -> Vec<String> {
         self.check(&RequestInfo::new(parts))
     }
 
+    /// Whether an allowlist entry exempts `info` from the rule (or the response-side
+    /// event: [`SLOW_REQUEST`], [`SERVER_ERROR`], [`HANDLER_PANIC`]) called `rule`.
+    ///
+    /// ```
+    /// # use sea_orm_audit::middleware::{RequestInfo, RuleSet, SLOW_REQUEST};
+    /// let rules = RuleSet::default().allow_rule_on_path(SLOW_REQUEST, "/stream");
+    /// let (parts, _) = http::Request::get("/stream/live").body(()).unwrap().into_parts();
+    /// assert!(rules.allows(SLOW_REQUEST, &RequestInfo::new(&parts)));
+    /// ```
+    pub fn allows(&self, rule: &str, info: &RequestInfo<'_>) -> bool {
+        // A whole-path entry is about hostile input; slow, failing and panicking handlers
+        // there are still worth knowing about unless named explicitly.
+        let response_side = [SLOW_REQUEST, SERVER_ERROR, HANDLER_PANIC].contains(&rule);
+        !info.traversal
+            && self.allow.iter().any(|(r, prefix)| {
+                r.as_deref().map_or(!response_side, |r| r == rule) && under(&info.path, prefix)
+            })
+    }
+
     fn check(&self, info: &RequestInfo<'_>) -> Vec<String> {
-        let traversal = has_traversal(info);
-        let allowed = |rule: &str| {
-            !traversal
-                && self.allow.iter().any(|(r, prefix)| {
-                    r.as_deref().is_none_or(|r| r == rule) && under(&info.path, prefix)
-                })
-        };
         self.rules
             .iter()
-            .filter(|r| !allowed(&r.name) && r.matches(info))
+            .filter(|r| !self.allows(&r.name, info) && r.matches(info))
             .map(|r| r.name.to_string())
             .collect()
     }
@@ -592,7 +646,7 @@ fn under(path: &str, prefix: &str) -> bool {
 
 fn has_traversal(req: &RequestInfo<'_>) -> bool {
     let raw = req.raw_path.to_ascii_lowercase();
-    req.segments().any(|s| s == ".." || s == ".%2e" || s == "%2e.")
+    req.segments.iter().any(|s| s == ".." || s == ".%2e" || s == "%2e.")
         || req.path.contains('\0')
         || req.query.contains('\0')
         // Overlong UTF-8 for '.' and '/', which some old servers decoded.
@@ -751,6 +805,9 @@ pub const DEFAULT_SLOW_THRESHOLD: Duration = Duration::from_secs(5);
 impl SecurityLayer {
     /// The default rules, not blocking, 5 s slow threshold, at most 100 events a minute
     /// (one per client and rule), a queue of 1024 events; events are written with `db`.
+    ///
+    /// The writer task is started on the tokio runtime that serves the first finding
+    /// and lives as long as the layer; build one layer per runtime.
     pub fn new(db: DatabaseConnection) -> Self {
         SecurityLayer {
             config: Arc::new(Config {
@@ -821,7 +878,17 @@ impl SecurityLayer {
         self
     }
 
-    /// Counts of queued, suppressed, dropped, written and failed events.
+    /// Counts of queued, suppressed, dropped, written and failed events. A growing
+    /// `failed` count usually means the `system_event` migration has not been run.
+    ///
+    /// ```
+    /// # use sea_orm_audit::middleware::SecurityLayer;
+    /// # async fn f(layer: SecurityLayer) {
+    /// layer.flush().await;
+    /// let stats = layer.stats();
+    /// println!("{} written, {} suppressed, {} dropped", stats.written, stats.suppressed, stats.dropped);
+    /// # }
+    /// ```
     pub fn stats(&self) -> SecurityStats {
         let c = &self.writer.counters;
         SecurityStats {
@@ -905,7 +972,15 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let (parts, body) = req.into_parts();
-        let findings = self.config.rules.findings(&parts);
+        let rules = &self.config.rules;
+        let info = RequestInfo::new(&parts);
+        let findings = rules.check(&info);
+        let exempt = Exempt {
+            slow: rules.allows(SLOW_REQUEST, &info),
+            error: rules.allows(SERVER_ERROR, &info),
+            panic: rules.allows(HANDLER_PANIC, &info),
+        };
+        drop(info);
         let meta = Arc::new(self.meta(&parts));
         for rule in &findings {
             self.writer.record(Event {
@@ -919,7 +994,8 @@ where
         let watch = Watch {
             meta,
             start,
-            slow: self.config.slow,
+            slow: self.config.slow.filter(|_| !exempt.slow),
+            exempt,
             writer: Arc::clone(&self.writer),
         };
         if self.config.blocking && !findings.is_empty() {
@@ -961,12 +1037,21 @@ impl<S> Security<S> {
     }
 }
 
+/// Which response-side events an allowlist entry switched off for a request.
+#[derive(Clone, Copy, Debug)]
+struct Exempt {
+    slow: bool,
+    error: bool,
+    panic: bool,
+}
+
 /// Watches one request until its response body is done.
 #[derive(Debug)]
 struct Watch {
     meta: Arc<RequestMeta>,
     start: Instant,
     slow: Option<Duration>,
+    exempt: Exempt,
     writer: Arc<EventWriter>,
 }
 
@@ -988,6 +1073,9 @@ impl Watch {
     }
 
     fn panicked(&self, payload: &(dyn Any + Send)) {
+        if self.exempt.panic {
+            return;
+        }
         let msg = payload
             .downcast_ref::<&str>()
             .copied()
@@ -1002,7 +1090,7 @@ impl Watch {
     }
 
     fn status(&self, status: StatusCode) {
-        if status.is_server_error() {
+        if status.is_server_error() && !self.exempt.error {
             self.record(
                 "ERROR",
                 SERVER_ERROR,
@@ -1290,6 +1378,13 @@ mod tests {
         );
         assert!(f("/docs/union%20select").is_empty());
         assert_eq!(f("/docs/.env"), ["secret_file_probe"]);
+        let info_parts = Request::get("/hooks/x").body(()).expect("r").into_parts().0;
+        let info = RequestInfo::new(&info_parts);
+        assert!(rules.allows("injection", &info));
+        assert!(!rules.allows(SLOW_REQUEST, &info), "named explicitly only");
+        let streams = RuleSet::default().allow_rule_on_path(SLOW_REQUEST, "/hooks");
+        assert!(streams.allows(SLOW_REQUEST, &info));
+        assert!(!streams.allows("injection", &info));
         let rules = RuleSet::default().without("injection");
         assert!(
             rules
