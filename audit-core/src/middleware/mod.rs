@@ -6,6 +6,9 @@
 //!   rows and can block the suspicious ones.
 //! - [`ClientIp`] finds the client address behind trusted proxies; both layers use it.
 //!
+//! Each has a module of its own ([`context`], [`security`], [`client_ip`]) whose docs
+//! explain it with an example.
+//!
 //! Put the context layer outside the security layer, so that security events carry the
 //! request id and actor of the audit trail:
 //!
@@ -21,18 +24,20 @@
 //! # Ok(()) }
 //! ```
 
-mod client_ip;
-mod context;
+// Public so that each middleware's own docs (and its response future) can be reached,
+// as in tower-http; the items users name are re-exported flatly below.
+pub mod client_ip;
+pub mod context;
 mod event_writer;
-mod security;
+pub mod security;
 
 pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr};
 pub use context::{
     AuditContext, AuditContextLayer, DEFAULT_REQUEST_ID_HEADER, DEFAULT_SESSION_COOKIE, NoActor,
-    ResolveActor, ResponseFuture as AuditContextFuture,
+    ResolveActor,
 };
 pub use security::{
-    ADMIN_TOOLS, DEFAULT_SLOW_THRESHOLD, HANDLER_PANIC, INJECTION_MARKERS, RequestInfo,
-    ResponseFuture as SecurityFuture, Rule, RuleSet, SCANNER_USER_AGENTS, SECRET_FILES,
-    SERVER_ERROR, SLOW_REQUEST, Security, SecurityBody, SecurityLayer, SecurityStats,
+    ADMIN_TOOLS, DEFAULT_SLOW_THRESHOLD, HANDLER_PANIC, INJECTION_MARKERS, RequestInfo, Rule,
+    RuleSet, SCANNER_USER_AGENTS, SECRET_FILES, SERVER_ERROR, SLOW_REQUEST, Security, SecurityBody,
+    SecurityLayer, SecurityStats,
 };
