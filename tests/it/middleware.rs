@@ -355,6 +355,11 @@ backend_test!(async fn rules_fire_on_probes_and_not_on_look_alikes(db) {
         }
         assert_eq!(app.clone().oneshot(b.body(Body::empty())?).await?.status(), StatusCode::OK, "{uri}");
     }
+    // Header size: a 9 KiB value is a probe, a 4 KiB cookie is not.
+    let big = request("GET", "/hello", "203.0.113.200:80").header("x-padding", "a".repeat(9 * 1024));
+    app.clone().oneshot(big.body(Body::empty())?).await?;
+    let cookie = request("GET", "/hello", "198.51.100.200:80").header("cookie", format!("prefs={}", "b".repeat(4 * 1024)));
+    assert_eq!(app.clone().oneshot(cookie.body(Body::empty())?).await?.status(), StatusCode::OK);
     security.flush().await;
 
     let rows = events(&db.db).await?;
@@ -374,6 +379,10 @@ backend_test!(async fn rules_fire_on_probes_and_not_on_look_alikes(db) {
             assert!(description.contains(ua), "{description}");
         }
     }
+    assert!(
+        rows.iter().any(|r| r.ip_address.as_deref() == Some("203.0.113.200") && r.error_code.as_deref() == Some("oversized_headers")),
+        "oversized headers: {rows:#?}"
+    );
     let noise: Vec<_> = rows.iter().filter(|r| r.ip_address.as_deref().is_some_and(|ip| ip.starts_with("198.51.100."))).collect();
     assert!(noise.is_empty(), "look-alikes fired: {noise:#?}");
     assert_eq!(security.stats().failed, 0);
