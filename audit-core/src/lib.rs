@@ -57,7 +57,12 @@
 //!
 //! ## Feature flags
 //! - `derive` (default): re-exports `#[derive(Audited)]` from `sea-orm-audit-derive`.
+//! - `middleware` (off): [`middleware`], tower layers for axum and other tower stacks:
+//!   a request-context layer that attributes audited writes to the request's actor,
+//!   IP, user agent, session and request id, and a security layer that records
+//!   suspicious, slow and failing requests as `system_event` rows.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
@@ -68,6 +73,9 @@ mod diff;
 pub mod entity;
 mod error;
 mod hooks;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 mod model;
 mod registry;
 mod sqlscan;

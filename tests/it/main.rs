@@ -18,3 +18,5 @@ mod guard;
 mod user_hooks;
 // every other write path, through the auditing connection
 mod bulk;
+// axum/tower middleware: context attribution, client IP, security events
+mod middleware;
