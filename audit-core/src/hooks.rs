@@ -160,16 +160,16 @@ where
     } else if db.support_returning() {
         Entity::<A>::update(am.clone()).exec(db).await?
     } else {
+        // Without RETURNING, read the row back rather than assume the values sent are
+        // the values stored: MySQL may round, truncate or convert them on the way in.
         Entity::<A>::update(am.clone())
             .exec_without_returning(db)
             .await?;
-        let mut new = old.clone();
-        for col in Column::<A>::iter() {
-            if let ActiveValue::Set(v) = am.get(col) {
-                new.try_set(col, v)?;
-            }
-        }
-        new
+        find_by_key(&am)
+            .ok_or(DbErr::RecordNotUpdated)?
+            .one(db)
+            .await?
+            .ok_or(DbErr::RecordNotUpdated)?
     };
     record_update(am, db, plan, old, new).await
 }

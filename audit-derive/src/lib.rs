@@ -1,6 +1,8 @@
 //! Derive macro for [sea-orm-audit](https://docs.rs/sea-orm-audit). Use it through the
 //! `sea_orm_audit` crate, which re-exports it as `sea_orm_audit::Audited`.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 

@@ -64,6 +64,7 @@
 //!   are compiled in.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 
 use sea_orm_migration::prelude::*;
