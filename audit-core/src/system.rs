@@ -385,6 +385,7 @@ tokio::task_local! {
 
 /// Whether the current task is the background writer (its own statements' log
 /// events must not be queued again).
+#[cfg(feature = "tracing")]
 pub(crate) fn in_writer() -> bool {
     IN_WRITER.try_with(|_| ()).is_ok()
 }

@@ -76,6 +76,13 @@ impl SystemEventLayer {
         self
     }
 
+    /// Ignores no target at all (only events of the writer's own task are still
+    /// skipped). For tests and for applications that route sqlx logs elsewhere.
+    pub fn clear_ignored_targets(mut self) -> Self {
+        self.ignored.clear();
+        self
+    }
+
     /// The sink's counters (written, dropped, failed).
     pub fn stats(&self) -> system::WriterStats {
         self.sink.stats()
