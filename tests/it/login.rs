@@ -241,5 +241,23 @@ backend_test!(async fn concurrent_failures_never_pass_the_limit(db) {
     assert!(by_time[..5].iter().all(|r| r.status == "FAILED"));
     assert_eq!(trail(&db.db).await?.len(), 20);
     assert!(!check_login(&db.db, "victim", &policy).await?.is_allowed());
+
+    // Again through a second pool of several connections (on SQLite the harness pool has
+    // one connection, which would serialise the callers by itself).
+    let pool = db.connect_again().await?;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let conn = pool.clone();
+        let p = policy.clone();
+        set.spawn(async move {
+            record_login(&conn, LoginAttempt::failed("second", "bad password").policy(p)).await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(r) = set.join_next().await {
+        statuses.push(r??.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Failed).count(), 5);
+    assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Blocked).count(), 7);
     Ok(())
 });
