@@ -8,8 +8,9 @@
 //! # Brute-force protection
 //!
 //! A [`BruteForcePolicy`] locks a username (and, separately, an IP address) once
-//! `max_failures_*` FAILED attempts fall within `window`; the lock lasts
-//! `lock_duration` from the failure that reached the limit. The login handler calls
+//! `max_failures_*` FAILED attempts lie less than `window` apart; the lock lasts
+//! `lock_duration` from the failure that reached the limit (at exactly that instant the
+//! next attempt is allowed). All times are UTC. The login handler calls
 //! [`check_login`] before verifying a password and refuses when it answers
 //! [`LoginCheck::Blocked`] (the refusal is recorded as BLOCKED), then reports the
 //! outcome with [`record_login`], attaching the policy to failures.
@@ -89,6 +90,22 @@ impl LoginStatus {
 }
 
 /// Limits on failed sign-ins. A limit of 0 switches that check off.
+///
+/// A [`BruteForcePolicy`] locks a username (and, separately, an IP address) once
+/// `max_failures_*` FAILED attempts lie less than `window` apart; the lock lasts
+/// `lock_duration` from the failure that reached the limit (at exactly that instant the
+/// next attempt is allowed). All times are UTC. The login handler calls
+/// [`check_login`] before verifying a password and refuses when it answers
+/// [`LoginCheck::Blocked`] (the refusal is recorded as BLOCKED), then reports the
+/// outcome with [`record_login`], attaching the policy to failures.
+///
+/// Concurrency: a failure recorded with a policy takes a per-username and per-IP lock
+/// (an advisory lock on PostgreSQL, a row lock on MySQL/MariaDB, the write lock on
+/// SQLite), counts, and inserts under it. However many failures arrive at once, at
+/// most the limit are stored as FAILED inside one window; the rest are stored as
+/// BLOCKED and answered with [`LoginCheck::Blocked`]. Pass a plain connection or a
+/// READ COMMITTED transaction: under a snapshot isolation level started earlier, the
+/// count could not see rows other callers committed meanwhile.
 ///
 /// ```
 /// use chrono::TimeDelta;
@@ -264,7 +281,8 @@ impl LoginAttempt {
         self
     }
 
-    /// Applies brute-force bookkeeping to a failure (see the [module docs](self)).
+    /// Applies brute-force bookkeeping to a failure (see [`BruteForcePolicy`]): the
+    /// failure is counted under a lock and stored as BLOCKED when over the limit.
     pub fn policy(mut self, policy: BruteForcePolicy) -> Self {
         self.policy = Some(policy);
         self
@@ -278,6 +296,18 @@ impl LoginAttempt {
 }
 
 /// What [`record_login`] stored.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::connect_all;
+/// use sea_orm_audit::{LoginAttempt, LoginStatus, record_login};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let db = connect_all().await?;
+/// let rec = record_login(&db, LoginAttempt::logout("ada")).await?;
+/// assert_eq!(rec.status, LoginStatus::Logout);
+/// assert!(rec.audit_id.is_some() && rec.check.is_allowed());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoginRecord {

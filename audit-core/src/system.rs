@@ -398,6 +398,12 @@ struct Stats {
 }
 
 /// Counters of a background writer.
+///
+/// ```
+/// use sea_orm_audit::WriterStats;
+/// let s = WriterStats::default();
+/// assert_eq!((s.written, s.dropped, s.failed), (0, 0, 0));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriterStats {
@@ -466,6 +472,20 @@ impl EventSink {
 }
 
 /// Controls a background writer: flush, shut down, read counters.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::connect_all;
+/// use sea_orm_audit::{EventType, SystemEvent, spawn_event_writer};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let own_connection = connect_all().await?;
+/// let (sink, handle) = spawn_event_writer(own_connection, 16)?;
+/// sink.try_record(SystemEvent::new(EventType::Info, "one"));
+/// handle.flush().await?;
+/// assert_eq!(handle.stats().written, 1);
+/// handle.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping the handle leaves the writer running without a way to flush it"]
 pub struct EventWriterHandle {
@@ -508,6 +528,19 @@ impl EventWriterHandle {
 /// (at least 1).
 ///
 /// Errors with [`AuditError::WriterUnavailable`] outside a tokio runtime.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::connect_all;
+/// use sea_orm_audit::{AuditError, spawn_event_writer};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let db = rt.block_on(connect_all())?;
+/// // Not inside the runtime: refused, not a panic.
+/// assert!(matches!(spawn_event_writer(db.clone(), 8), Err(AuditError::WriterUnavailable(_))));
+/// let _inside = rt.enter();
+/// let (_sink, _handle) = spawn_event_writer(db, 8)?;
+/// # Ok(()) }
+/// ```
 pub fn spawn_event_writer(
     db: DatabaseConnection,
     capacity: usize,

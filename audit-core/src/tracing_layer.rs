@@ -39,10 +39,40 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use crate::system::{self, EventSink, EventType, SystemEvent};
 
-/// Target prefixes ignored by default (see the [module docs](self)).
+/// Target prefixes ignored by default (see [`SystemEventLayer`]).
 pub const DEFAULT_IGNORED_TARGETS: &[&str] = &["sqlx::query", "sea_orm_audit"];
 
-/// Records `tracing` events as system events; see the [module docs](self).
+/// A `tracing_subscriber` layer that records events at or above a level (WARN by
+/// default) as system events: ERROR as ERROR, WARN as WARNING, others as INFO; the
+/// message is the title, an `error_code` field the error code, other fields
+/// `name=value` lines of the description, with the event's module, file and line.
+///
+/// The layer only queues: it hands each event to a background writer
+/// ([`spawn_event_writer`](crate::spawn_event_writer)) through a bounded queue, so
+/// logging never waits on or fails because of the database. When the queue is full
+/// the event is dropped and counted ([`EventSink::stats`]).
+///
+/// No feedback loop: the writer's own statements make sqlx and SeaORM emit events.
+/// The layer ignores every event emitted on the writer task, and events whose target
+/// starts with one of the ignored prefixes (by default `sqlx::query`, which is where
+/// statement logs and slow-statement warnings come from, even when sqlx emits them on
+/// a worker thread, and `sea_orm_audit`).
+///
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::connect_all;
+/// use sea_orm_audit::{SystemEventLayer, spawn_event_writer};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let db = connect_all().await?;
+/// let (sink, handle) = spawn_event_writer(db, 64)?;
+/// let layer = SystemEventLayer::new(sink)
+///     .min_level(tracing::Level::ERROR)
+///     .ignore_target("hyper");
+/// assert_eq!(layer.stats().dropped, 0);
+/// # handle.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct SystemEventLayer {

@@ -60,6 +60,17 @@ where
 }
 
 /// Whether the object existed at the requested time, as far as the trail says.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::{setup, post};
+/// use sea_orm_audit::{ObjectStatus, state_at};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let db = setup().await?;
+/// let never = state_at::<post::Model, _>(&db, 404, chrono::Utc::now()).await?;
+/// assert_eq!(never.status, ObjectStatus::NotRecorded);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectStatus {
     /// No CREATE, UPDATE or DELETE row at or before that time: not created yet, or
@@ -78,6 +89,21 @@ pub enum ObjectStatus {
 /// cannot know (excluded or masked fields, or fields never written since auditing
 /// began) are listed in `missing` and absent from `state`: they are never invented.
 /// `model` is the typed model when nothing is missing.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::{setup, post};
+/// use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+/// use sea_orm_audit::state_at;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let db = setup().await?;
+/// let p = post::ActiveModel { title: Set("hi".into()), ..Default::default() }.insert(&db).await?;
+/// let now = state_at::<post::Model, _>(&db, p.id, chrono::Utc::now()).await?;
+/// assert!(now.missing.is_empty());
+/// assert_eq!(now.state["title"], "hi");
+/// assert_eq!(now.model, Some(p));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct StateAt<M> {
@@ -221,6 +247,12 @@ where
 }
 
 /// What [`restore`] did.
+///
+/// ```
+/// use sea_orm_audit::RestoreKind;
+/// let kind = RestoreKind::Inserted;
+/// assert_ne!(kind, RestoreKind::Updated);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RestoreKind {
     /// The object had been deleted and was inserted again (a CREATE row).
@@ -231,7 +263,14 @@ pub enum RestoreKind {
     Unchanged,
 }
 
-/// The result of [`restore`].
+/// The result of [`restore`]; see its example.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::post;
+/// fn report(r: &sea_orm_audit::Restored<post::Model>) -> String {
+///     format!("{:?} {} (entry {:?})", r.kind, r.model.title, r.restore_entry_id)
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Restored<M> {

@@ -88,6 +88,13 @@ impl FromStr for Cursor {
 }
 
 /// Row order of a query.
+///
+/// ```
+/// use sea_orm_audit::{AuditQuery, Order};
+/// assert_eq!(Order::default(), Order::NewestFirst);
+/// let replay = AuditQuery::new().oldest_first();
+/// # let _ = replay;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Order {
     /// Newest first (the default: what a viewer shows).
@@ -98,6 +105,17 @@ pub enum Order {
 }
 
 /// One page of audit rows and the cursor of the next page (`None` on the last page).
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::setup;
+/// use sea_orm_audit::AuditQuery;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let db = setup().await?;
+/// let page = AuditQuery::new().fetch(&db).await?;
+/// assert!(page.entries.is_empty() && page.next.is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Page {

@@ -84,6 +84,12 @@ impl SummaryFilter {
 }
 
 /// A table or actor and its row count.
+///
+/// ```
+/// use sea_orm_audit::Ranked;
+/// let r = Ranked { key: "42".into(), label: Some("Ada".into()), count: 7 };
+/// assert_eq!(serde_json::to_value(&r).unwrap()["count"], 7);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ranked {
     /// Table name or actor id.
@@ -95,6 +101,12 @@ pub struct Ranked {
 }
 
 /// Rows written on one UTC day.
+///
+/// ```
+/// use sea_orm_audit::DayCount;
+/// let d = DayCount { day: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(), count: 3 };
+/// assert_eq!(serde_json::to_value(&d).unwrap()["day"], "2026-11-27");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayCount {
     /// The UTC date.
@@ -109,6 +121,13 @@ pub struct DayCount {
 /// EXPORT rows); `logins`, `failed_logins`, `blocked_logins` and `logouts` from
 /// `login_attempt`; `system_errors` (ERROR events) and `unresolved_events` (events of
 /// any type still unresolved) from `system_event`, all within the range.
+///
+/// ```
+/// use sea_orm_audit::AuditSummary;
+/// let empty = AuditSummary::default();
+/// let json = serde_json::to_string(&empty).unwrap();
+/// assert_eq!(serde_json::from_str::<AuditSummary>(&json).unwrap(), empty);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuditSummary {
