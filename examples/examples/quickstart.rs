@@ -134,7 +134,7 @@ async fn main() -> Result<(), DbErr> {
 
     println!("\nHistory of article #{intro_id}");
     println!("{}", "=".repeat(78));
-    for r in object_history::<article::Entity, _>(&db, intro_id)
+    for r in object_history::<article::Entity>(&db, intro_id)
         .await
         .map_err(DbErr::from)?
     {

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use sea_orm::ActiveModelTrait;
 use sea_orm::ActiveValue::Set;
 use sea_orm_audit::{
@@ -134,6 +137,16 @@ backend_test!(async fn view_is_one_row_and_skippable(db) {
         .await?;
     assert!(other.is_some());
     assert_eq!(trail(&db.db).await?.len(), before + 2);
+
+    // One statement per VIEW on every backend (RETURNING or the driver's insert id).
+    let mut counted = db.connect_again().await?;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&statements);
+    counted.set_metric_callback(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(log_view(&counted, &a).await?.is_some());
+    assert_eq!(statements.load(Ordering::SeqCst), 1);
     Ok(())
 });
 

@@ -113,35 +113,35 @@ backend_test!(async fn state_at_across_create_updates_delete_restore(db) {
     v2.clone().into_active_model().delete(&db.db).await?;
     let t3 = tick().await;
 
-    let s = state_at::<typed::Model, _>(&db.db, v0.id, t_before).await?;
+    let s = state_at::<typed::Model>(&db.db, v0.id, t_before).await?;
     assert_eq!(s.status, ObjectStatus::NotRecorded);
     assert!(s.model.is_none() && s.last_entry_id.is_none());
     for (t, want) in [(t0, &v0), (t1, &v1), (t2, &v2)] {
-        let s = state_at::<typed::Model, _>(&db.db, v0.id, t).await?;
+        let s = state_at::<typed::Model>(&db.db, v0.id, t).await?;
         assert_eq!(s.status, ObjectStatus::Exists);
         assert!(s.missing.is_empty(), "{:?}", s.missing);
         assert_eq!(s.model.as_ref(), Some(want));
     }
-    let gone = state_at::<typed::Model, _>(&db.db, v0.id, t3).await?;
+    let gone = state_at::<typed::Model>(&db.db, v0.id, t3).await?;
     assert_eq!(gone.status, ObjectStatus::Deleted);
     assert_eq!(gone.model.as_ref(), Some(&v2), "the before-image of the delete");
     assert!(typed::Entity::find_by_id(v0.id).one(&db.db).await?.is_none());
 
     // Restoring to a moment when it was deleted is refused; to t1 undeletes it.
     assert!(matches!(
-        restore::<typed::ActiveModel, _>(&db.db, v0.id, t3, "x").await,
+        restore::<typed::ActiveModel>(&db.db, v0.id, t3, "x").await,
         Err(AuditError::NoState { .. })
     ));
     let ctx = RequestContext::new().actor("9", "Restorer").request_id("req-restore");
     let back = ctx
-        .scope(restore::<typed::ActiveModel, _>(&db.db, v0.id, t1, "deleted by mistake"))
+        .scope(restore::<typed::ActiveModel>(&db.db, v0.id, t1, "deleted by mistake"))
         .await?;
     assert_eq!(back.kind, RestoreKind::Inserted);
     assert_eq!(back.model, v1);
     assert_eq!(typed::Entity::find_by_id(v0.id).one(&db.db).await?, Some(v1.clone()));
     let t4 = tick().await;
 
-    let rows = object_history::<typed::Entity, _>(&db.db, v0.id).await?;
+    let rows = object_history::<typed::Entity>(&db.db, v0.id).await?;
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["CREATE", "UPDATE", "UPDATE", "DELETE", "CREATE", "RESTORE"]);
     let create_again = &rows[4];
@@ -156,22 +156,22 @@ backend_test!(async fn state_at_across_create_updates_delete_restore(db) {
     assert_eq!(restore_row.changes.clone().unwrap_or_default()["result"], "inserted");
     assert_eq!(restore_row.request_id.as_deref(), Some("req-restore"));
 
-    let now = state_at::<typed::Model, _>(&db.db, v0.id, t4).await?;
+    let now = state_at::<typed::Model>(&db.db, v0.id, t4).await?;
     assert_eq!((now.status, now.model.as_ref()), (ObjectStatus::Exists, Some(&v1)));
     // Earlier states are unchanged by later history.
-    assert_eq!(state_at::<typed::Model, _>(&db.db, v0.id, t2).await?.model, Some(v2.clone()));
+    assert_eq!(state_at::<typed::Model>(&db.db, v0.id, t2).await?.model, Some(v2.clone()));
 
     // Restoring an existing object is an audited UPDATE of what differs.
-    let again = restore::<typed::ActiveModel, _>(&db.db, v0.id, t0, "back to the first version").await?;
+    let again = restore::<typed::ActiveModel>(&db.db, v0.id, t0, "back to the first version").await?;
     assert_eq!(again.kind, RestoreKind::Updated);
     assert_eq!(again.model, v0);
-    let rows = object_history::<typed::Entity, _>(&db.db, v0.id).await?;
+    let rows = object_history::<typed::Entity>(&db.db, v0.id).await?;
     let update = &rows[rows.len() - 2];
     assert_eq!(update.action, "UPDATE");
     assert_eq!(update.changes.clone().unwrap_or_default()["small"], json!({"old": 1, "new": 0}));
-    let same = restore::<typed::ActiveModel, _>(&db.db, v0.id, t0, "no-op").await?;
+    let same = restore::<typed::ActiveModel>(&db.db, v0.id, t0, "no-op").await?;
     assert_eq!(same.kind, RestoreKind::Unchanged);
-    assert_eq!(object_history::<typed::Entity, _>(&db.db, v0.id).await?.len(), rows.len() + 1);
+    assert_eq!(object_history::<typed::Entity>(&db.db, v0.id).await?.len(), rows.len() + 1);
     Ok(())
 });
 
@@ -188,18 +188,18 @@ backend_test!(async fn excluded_and_masked_fields_are_reported_missing(db) {
     .insert(&db.db)
     .await?;
     let t = tick().await;
-    let s = state_at::<article::Model, _>(&db.db, a.id, t).await?;
+    let s = state_at::<article::Model>(&db.db, a.id, t).await?;
     assert_eq!(s.status, ObjectStatus::Exists);
     assert!(s.model.is_none());
     assert_eq!(s.missing, ["body_html", "editor_token"]);
     assert_eq!(s.state["title"], "Secret plans");
     assert!(!s.state.contains_key("editor_token"));
-    match restore::<article::ActiveModel, _>(&db.db, a.id, t, "try").await {
+    match restore::<article::ActiveModel>(&db.db, a.id, t, "try").await {
         Err(AuditError::IncompleteState { missing, .. }) => assert_eq!(missing, ["body_html", "editor_token"]),
         other => panic!("expected IncompleteState, got {other:?}"),
     }
     // Unknown object: nothing recorded.
-    let none = state_at::<article::Model, _>(&db.db, a.id + 99, t).await?;
+    let none = state_at::<article::Model>(&db.db, a.id + 99, t).await?;
     assert_eq!(none.status, ObjectStatus::NotRecorded);
     Ok(())
 });
@@ -210,7 +210,7 @@ backend_test!(async fn history_of_uuid_and_composite_keys(db) {
     let mut am = tg.into_active_model();
     am.label = Set("rustlang".into());
     am.update(&db.db).await?;
-    let rows = object_history::<tag::Entity, _>(&db.db, id).await?;
+    let rows = object_history::<tag::Entity>(&db.db, id).await?;
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].object_pk.as_deref(), Some(id.to_string().as_str()));
 
@@ -221,9 +221,9 @@ backend_test!(async fn history_of_uuid_and_composite_keys(db) {
         .insert(&db.db)
         .await?;
     let t = tick().await;
-    let rows = object_history::<translation::Entity, _>(&db.db, (7, "fr".to_owned())).await?;
+    let rows = object_history::<translation::Entity>(&db.db, (7, "fr".to_owned())).await?;
     assert_eq!(rows.len(), 1);
-    let s = state_at::<translation::Model, _>(&db.db, (7, "fr".to_owned()), t).await?;
+    let s = state_at::<translation::Model>(&db.db, (7, "fr".to_owned()), t).await?;
     assert_eq!(s.model.map(|m| m.title), Some("Salut".into()));
     let page = AuditQuery::new().object_of::<translation::Entity>((7, "en".to_owned())).fetch(&db.db).await?;
     assert_eq!(page.entries.len(), 1);

@@ -38,18 +38,17 @@ type PkValue<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType
 /// let mut am = p.clone().into_active_model();
 /// am.title = Set("v2".into());
 /// am.update(&db).await?;
-/// let rows = object_history::<post::Entity, _>(&db, p.id).await?;
+/// let rows = object_history::<post::Entity>(&db, p.id).await?;
 /// let actions: Vec<_> = rows.iter().map(|r| r.action.as_str()).collect();
 /// assert_eq!(actions, ["CREATE", "UPDATE"]);
 /// # Ok(()) }
 /// ```
-pub async fn object_history<E, C>(
-    db: &C,
+pub async fn object_history<E>(
+    db: &impl ConnectionTrait,
     pk: PkValue<E>,
 ) -> Result<Vec<audit_log::Model>, AuditError>
 where
     E: EntityTrait,
-    C: ConnectionTrait,
 {
     let query = AuditQuery::new().object_of::<E>(pk).oldest_first();
     query
@@ -67,7 +66,7 @@ where
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
 /// # let db = setup().await?;
-/// let never = state_at::<post::Model, _>(&db, 404, chrono::Utc::now()).await?;
+/// let never = state_at::<post::Model>(&db, 404, chrono::Utc::now()).await?;
 /// assert_eq!(never.status, ObjectStatus::NotRecorded);
 /// # Ok(()) }
 /// ```
@@ -98,7 +97,7 @@ pub enum ObjectStatus {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let db = setup().await?;
 /// let p = post::ActiveModel { title: Set("hi".into()), ..Default::default() }.insert(&db).await?;
-/// let now = state_at::<post::Model, _>(&db, p.id, chrono::Utc::now()).await?;
+/// let now = state_at::<post::Model>(&db, p.id, chrono::Utc::now()).await?;
 /// assert!(now.missing.is_empty());
 /// assert_eq!(now.state["title"], "hi");
 /// assert_eq!(now.model, Some(p));
@@ -136,22 +135,21 @@ pub struct StateAt<M> {
 /// am.title = Set("v2".into());
 /// am.update(&db).await?;
 ///
-/// let then = state_at::<post::Model, _>(&db, p.id, t1).await?;
+/// let then = state_at::<post::Model>(&db, p.id, t1).await?;
 /// assert_eq!(then.status, ObjectStatus::Exists);
 /// assert_eq!(then.model.unwrap().title, "v1");
 /// # Ok(()) }
 /// ```
-pub async fn state_at<M, C>(
-    db: &C,
+pub async fn state_at<M>(
+    db: &impl ConnectionTrait,
     pk: PkValue<Entity<M>>,
     at: DateTime<Utc>,
 ) -> Result<StateAt<M>, AuditError>
 where
     M: AuditedModel,
     <Entity<M> as EntityTrait>::ActiveModel: TryIntoModel<M>,
-    C: ConnectionTrait,
 {
-    state_at_key::<M, C>(db, pk_text::<Entity<M>>(pk), at).await
+    state_at_key::<M, _>(db, pk_text::<Entity<M>>(pk), at).await
 }
 
 async fn state_at_key<M, C>(db: &C, pk: String, at: DateTime<Utc>) -> Result<StateAt<M>, AuditError>
@@ -310,13 +308,13 @@ pub struct Restored<M> {
 /// # tokio::time::sleep(std::time::Duration::from_millis(2)).await;
 /// p.clone().into_active_model().delete(&db).await?;
 ///
-/// let back = restore::<post::ActiveModel, _>(&db, p.id, before_delete, "deleted by mistake").await?;
+/// let back = restore::<post::ActiveModel>(&db, p.id, before_delete, "deleted by mistake").await?;
 /// assert_eq!(back.kind, RestoreKind::Inserted);
 /// assert_eq!(post::Entity::find_by_id(p.id).one(&db).await?.unwrap().title, "keep me");
 /// # Ok(()) }
 /// ```
-pub async fn restore<A, C>(
-    db: &C,
+pub async fn restore<A>(
+    db: &(impl ConnectionTrait + TransactionTrait),
     pk: PkValue<A::Entity>,
     at: DateTime<Utc>,
     reason: &str,
@@ -325,12 +323,11 @@ where
     A: ActiveModelTrait + ActiveModelBehavior + Send + Sync,
     <A::Entity as EntityTrait>::Model: AuditedModel + IntoActiveModel<A>,
     <A::Entity as EntityTrait>::ActiveModel: TryIntoModel<<A::Entity as EntityTrait>::Model>,
-    C: ConnectionTrait + TransactionTrait,
 {
     let table = <A::Entity as Default>::default().table_name().to_owned();
     let pk_str = pk_text::<A::Entity>(pk);
     let target =
-        state_at_key::<<A::Entity as EntityTrait>::Model, C>(db, pk_str.clone(), at).await?;
+        state_at_key::<<A::Entity as EntityTrait>::Model, _>(db, pk_str.clone(), at).await?;
     let no_state = || AuditError::NoState {
         table: table.clone(),
         pk: pk_str.clone(),
