@@ -1,6 +1,6 @@
 //! Activity summaries in three statements: one over `audit_log`, one over
-//! `login_attempt`, one over `system_event`, each an indexed range scan on
-//! `created_at` (or `(actor_id, created_at)` for one actor) with GROUP BY.
+//! `login_attempt`, one over `system_event`, each GROUP BY over the rows of the range,
+//! read from the `created_at` indexes (or `(actor_id, created_at)` for one actor).
 
 use std::collections::BTreeMap;
 
@@ -94,7 +94,7 @@ impl SummaryFilter {
 pub struct Ranked {
     /// Table name or actor id.
     pub key: String,
-    /// The actor's display name (latest seen), for actors.
+    /// The actor's display name on their most recent row, for actors.
     pub label: Option<String>,
     /// Rows in the range.
     pub count: i64,
@@ -220,23 +220,26 @@ pub async fn audit_summary<C: ConnectionTrait>(
         ..AuditSummary::default()
     };
 
-    // 1. audit_log: by action, top tables, top actors, per day, as one UNION ALL.
+    // 1. audit_log as one UNION ALL of three GROUP BYs: by action and day (one scan
+    //    gives both the action counts and the per-day counts), top tables, and top
+    //    actors. The actors' names are looked up only for the top N, through the
+    //    (actor_id, created_at) index, so the GROUP BY itself stays index-only.
     let w = window(filter, Some(("actor_id", &filter.actor_id)));
     let top = filter.top.clamp(1, MAX_TOP);
     let day = backend::utc_day(backend, "created_at");
     let c = &w.sql;
     let sql = format!(
-        "SELECT grp, k, label, n FROM (SELECT 'action' AS grp, action AS k, NULL AS label, COUNT(*) AS n \
-           FROM audit_log WHERE {c} GROUP BY action) s1 \
+        "SELECT grp, k, label, n FROM (SELECT 'action' AS grp, action AS k, {day} AS label, COUNT(*) AS n \
+           FROM audit_log WHERE {c} GROUP BY action, {day}) s1 \
          UNION ALL SELECT grp, k, label, n FROM (SELECT 'table' AS grp, table_name AS k, NULL AS label, COUNT(*) AS n \
            FROM audit_log WHERE {c} AND table_name IS NOT NULL GROUP BY table_name ORDER BY n DESC, k LIMIT {top}) s2 \
-         UNION ALL SELECT grp, k, label, n FROM (SELECT 'actor' AS grp, actor_id AS k, MAX(actor_name) AS label, COUNT(*) AS n \
-           FROM audit_log WHERE {c} AND actor_id IS NOT NULL GROUP BY actor_id ORDER BY n DESC, k LIMIT {top}) s3 \
-         UNION ALL SELECT grp, k, label, n FROM (SELECT 'day' AS grp, {day} AS k, NULL AS label, COUNT(*) AS n \
-           FROM audit_log WHERE {c} GROUP BY {day}) s4"
+         UNION ALL SELECT 'actor' AS grp, s3.k, (SELECT x.actor_name FROM audit_log x WHERE x.actor_id = s3.k \
+           ORDER BY x.created_at DESC, x.id DESC LIMIT 1) AS label, s3.n \
+           FROM (SELECT actor_id AS k, COUNT(*) AS n FROM audit_log WHERE {c} AND actor_id IS NOT NULL \
+           GROUP BY actor_id ORDER BY n DESC, k LIMIT {top}) s3"
     );
-    let mut values = Vec::with_capacity(w.values.len() * 4);
-    for _ in 0..4 {
+    let mut values = Vec::with_capacity(w.values.len() * 3);
+    for _ in 0..3 {
         values.extend(w.values.iter().cloned());
     }
     let rows = db
@@ -254,22 +257,21 @@ pub async fn audit_summary<C: ConnectionTrait>(
             "action" => {
                 out.total_actions += n;
                 *out.actions.entry(key).or_default() += n;
+                let day = label.as_deref().unwrap_or_default();
+                if let Ok(d) = NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+                    *days.entry(d).or_insert(0) += n;
+                }
             }
             "table" => out.top_tables.push(Ranked {
                 key,
                 label: None,
                 count: n,
             }),
-            "actor" => out.top_actors.push(Ranked {
+            _ => out.top_actors.push(Ranked {
                 key,
                 label,
                 count: n,
             }),
-            _ => {
-                if let Ok(d) = NaiveDate::parse_from_str(&key, "%Y-%m-%d") {
-                    *days.entry(d).or_insert(0) += n;
-                }
-            }
         }
     }
     let count = |a: &str| out.actions.get(a).copied().unwrap_or(0);
