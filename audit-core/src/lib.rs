@@ -120,7 +120,7 @@ pub use hooks::is_transaction;
 pub use login::{
     BruteForcePolicy, GeoLocation, GeoLocator, LoginAttempt, LoginCheck, LoginRecord, LoginStatus,
     MAX_FAILURE_REASON_CHARS, MAX_PLACE_CHARS, MAX_USERNAME_CHARS, check_login, check_login_at,
-    record_login,
+    guarded_login, record_login,
 };
 pub use model::{AuditBehavior, AuditMeta, AuditedModel};
 pub use query::history::{

@@ -15,6 +15,9 @@
 //! [`LoginCheck::Blocked`] (the refusal is recorded as BLOCKED), then reports the
 //! outcome with [`record_login`], attaching the policy to failures.
 //!
+//! [`guarded_login`] does check, verification and recording under one lock, for
+//! applications that want the limit to bound password checks too.
+//!
 //! Concurrency: a failure recorded with a policy takes a per-username and per-IP lock
 //! (an advisory lock on PostgreSQL, a row lock on MySQL/MariaDB, the write lock on
 //! SQLite), counts, and inserts under it. However many failures arrive at once, at
@@ -655,6 +658,88 @@ where
         txn.commit().await?;
     }
     Ok(answer)
+}
+
+/// Checks the limits, verifies the credentials and records the outcome while holding
+/// the per-username and per-IP lock, so that concurrent attempts never get more
+/// password checks than the limit allows (which [`check_login`] followed by
+/// [`record_login`] cannot promise: requests that pass the check together are each
+/// verified once).
+///
+/// `verify` runs only when the attempt is allowed; it returns `Ok(())` for valid
+/// credentials or `Err(reason)` for a failure. A locked username or IP is recorded as
+/// BLOCKED without calling it. The price: attempts for the same username (or IP) wait
+/// for each other's verification, and each holds a database connection meanwhile.
+///
+/// ```
+/// # use sea_orm_audit::doc_fixtures::connect_all;
+/// use sea_orm_audit::{BruteForcePolicy, LoginStatus, guarded_login};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sea_orm_audit::AuditError> {
+/// # let db = connect_all().await?;
+/// let rec = guarded_login(&db, "ada", &BruteForcePolicy::default(), || async {
+///     // check the password hash here
+///     Err::<(), _>("bad password".to_owned())
+/// })
+/// .await?;
+/// assert_eq!(rec.status, LoginStatus::Failed);
+/// # Ok(()) }
+/// ```
+pub async fn guarded_login<C, F, Fut>(
+    db: &C,
+    username: &str,
+    policy: &BruteForcePolicy,
+    verify: F,
+) -> Result<LoginRecord, AuditError>
+where
+    C: ConnectionTrait + TransactionTrait,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let username = clean_username(username);
+    let stamp = stamp(None);
+    let txn = db.begin().await?;
+    backend::lock_keys(&txn, &lock_names(&username, stamp.ip, policy)).await?;
+    let checked_at = Utc::now();
+    let mut states = key_states(&txn, &username, stamp.ip, policy, checked_at).await?;
+    let (status, reason, check) = match verdict(&states, policy, checked_at) {
+        blocked @ LoginCheck::Blocked { .. } => {
+            let reason = match &blocked {
+                LoginCheck::Blocked { reason, .. } => Some(reason.clone()),
+                LoginCheck::Allowed => None,
+            };
+            (LoginStatus::Blocked, reason, blocked)
+        }
+        LoginCheck::Allowed => match verify().await {
+            Ok(()) => (LoginStatus::Success, None, LoginCheck::Allowed),
+            Err(why) => {
+                let now = Utc::now();
+                for s in &mut states {
+                    s.times.insert(0, now);
+                }
+                let reason = text::bounded_opt(text::strip_control(&why), MAX_FAILURE_REASON_CHARS);
+                (LoginStatus::Failed, reason, verdict(&states, policy, now))
+            }
+        },
+    };
+    let (attempt_id, audit_id) = insert_rows(
+        &txn,
+        &username,
+        status,
+        reason,
+        GeoLocation::default(),
+        &stamp,
+        None,
+        Utc::now(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(LoginRecord {
+        attempt_id,
+        audit_id,
+        status,
+        check,
+    })
 }
 
 #[cfg(test)]

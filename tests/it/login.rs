@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_orm_audit::entity::login_attempt;
 use sea_orm_audit::{
     BruteForcePolicy, GeoLocation, GeoLocator, LoginAttempt, LoginCheck, LoginStatus,
-    RequestContext, check_login, check_login_at, record_login,
+    RequestContext, check_login, check_login_at, guarded_login, record_login,
 };
 use sea_orm_audit_tests::backend_test;
 use serde_json::json;
@@ -259,5 +259,51 @@ backend_test!(async fn concurrent_failures_never_pass_the_limit(db) {
     }
     assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Failed).count(), 5);
     assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Blocked).count(), 7);
+    Ok(())
+});
+
+backend_test!(async fn guarded_login_bounds_password_checks(db) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let policy = BruteForcePolicy {
+        max_failures_per_username: 5,
+        max_failures_per_ip: 0,
+        window: TimeDelta::minutes(15),
+        lock_duration: TimeDelta::minutes(15),
+    };
+    let checks = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let conn = db.db.clone();
+        let p = policy.clone();
+        let checks = Arc::clone(&checks);
+        set.spawn(async move {
+            guarded_login(&conn, "target", &p, || async move {
+                checks.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await; // a password hash
+                Err("bad password".to_owned())
+            })
+            .await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(r) = set.join_next().await {
+        statuses.push(r??.status);
+    }
+    assert_eq!(checks.load(Ordering::SeqCst), 5, "exactly the limit of password checks ran");
+    assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Failed).count(), 5);
+    assert_eq!(statuses.iter().filter(|s| **s == LoginStatus::Blocked).count(), 15);
+
+    // Right password for another user: SUCCESS, a LOGIN row.
+    let ok = guarded_login(&db.db, "other", &policy, || async { Ok(()) }).await?;
+    assert_eq!((ok.status, ok.check.clone()), (LoginStatus::Success, LoginCheck::Allowed));
+    // The locked user is refused without a password check.
+    let before = checks.load(Ordering::SeqCst);
+    let refused = guarded_login(&db.db, "target", &policy, || async { Ok(()) }).await?;
+    assert_eq!(refused.status, LoginStatus::Blocked);
+    assert!(!refused.check.is_allowed());
+    assert_eq!(checks.load(Ordering::SeqCst), before);
+    let rows = attempts(&db.db).await?;
+    assert_eq!(rows.len(), 22);
+    assert_eq!(rows.iter().filter(|r| r.status == "SUCCESS").count(), 1);
     Ok(())
 });
