@@ -203,8 +203,16 @@ pub(crate) fn resolve_context(explicit: Option<RequestContext>) -> Option<Arc<Re
 
 /// Whether manual entries of `action` are switched off by configuration or scope.
 pub(crate) fn is_skipped(action: &str) -> bool {
+    is_skipped_for(action, None)
+}
+
+/// [`is_skipped`], also honouring the skipped tables for an entry about `table`.
+pub(crate) fn is_skipped_for(action: &str, table: Option<&str>) -> bool {
     let cfg = config::current();
-    context::is_suppressed() || !cfg.is_enabled() || cfg.is_action_skipped(action)
+    context::is_suppressed()
+        || !cfg.is_enabled()
+        || cfg.is_action_skipped(action)
+        || table.is_some_and(|t| cfg.is_table_skipped(t))
 }
 
 /// Turns "table does not exist" into [`AuditError::MissingTable`] naming the migration
@@ -291,8 +299,9 @@ pub(crate) async fn insert_entry<C: ConnectionTrait>(
     Ok(res.last_insert_id)
 }
 
-/// Writes a manual entry on `db` and returns its id, or `None` when the action is
-/// skipped by configuration (or auditing is disabled or suppressed for this task).
+/// Writes a manual entry on `db` and returns its id, or `None` when the action (or the
+/// object's table) is skipped by configuration, or auditing is disabled or suppressed
+/// for this task.
 ///
 /// Actor, IP, user agent, session and request id come from the event's explicit
 /// context or else from [`RequestContext::current`]; without either they are null.
@@ -316,7 +325,7 @@ pub async fn log_event<C: ConnectionTrait>(
     db: &C,
     mut event: AuditEvent,
 ) -> Result<Option<i64>, AuditError> {
-    if is_skipped(&event.action) {
+    if is_skipped_for(&event.action, event.table_name.as_deref()) {
         return Ok(None);
     }
     let ctx = resolve_context(event.context.take());
@@ -326,8 +335,8 @@ pub async fn log_event<C: ConnectionTrait>(
 /// Records that the current actor looked at `model`: one INSERT, nothing read.
 ///
 /// Cheap enough for every detail handler; switch it off with
-/// `AuditConfig::skip_action("VIEW")`, in which case it writes nothing and returns
-/// `None`.
+/// `AuditConfig::skip_action("VIEW")` (or for one table with `skip_table`), in which
+/// case it writes nothing and returns `None`.
 ///
 /// ```
 /// # use sea_orm_audit::doc_fixtures::{setup, post};
@@ -346,7 +355,7 @@ where
     C: ConnectionTrait,
     M: AuditedModel,
 {
-    if is_skipped(ACTION_VIEW) {
+    if is_skipped_for(ACTION_VIEW, Some(diff::table_name::<M>())) {
         return Ok(None);
     }
     let event = AuditEvent {

@@ -130,6 +130,8 @@ backend_test!(async fn view_is_one_row_and_skippable(db) {
     assert_eq!(disabled, None);
     let suppressed = without_audit(log_view(&db.db, &a)).await?;
     assert_eq!(suppressed, None);
+    let table_skipped = AuditConfig::new().skip_table("article").scope(log_view(&db.db, &a)).await?;
+    assert_eq!(table_skipped, None);
     // Other manual actions still go through when only VIEW is skipped.
     let other = AuditConfig::new()
         .skip_action("VIEW")

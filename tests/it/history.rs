@@ -53,7 +53,9 @@ backend_test!(async fn keyset_pages_both_ways_with_filters(db) {
     assert_eq!(seen, newest_first);
 
     let first = AuditQuery::new().oldest_first().limit(7).fetch(&db.db).await?;
-    let second = AuditQuery::new().oldest_first().limit(7).after(first.next).fetch(&db.db).await?;
+    let cursor: Option<Cursor> = first.next.map(|c| c.to_string().parse()).transpose()?;
+    assert_eq!(cursor, first.next, "the text form keeps the full timestamp");
+    let second = AuditQuery::new().oldest_first().limit(7).after(cursor).fetch(&db.db).await?;
     let ids: Vec<i64> = first.entries.iter().chain(&second.entries).map(|e| e.id).collect();
     assert_eq!(ids, all.iter().take(14).map(|r| r.id).collect::<Vec<_>>());
 

@@ -34,10 +34,11 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 ///
 /// ```
 /// use sea_orm_audit::Cursor;
-/// let c: Cursor = "1764279000123456_42".parse().unwrap();
+/// let c: Cursor = "1764279000.123456789_42".parse().unwrap();
 /// assert_eq!(c.id(), 42);
 /// assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
 /// assert!("42".parse::<Cursor>().is_err());
+/// assert!("1764279000.5_42".parse::<Cursor>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cursor {
@@ -67,7 +68,15 @@ impl Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}", self.at.timestamp_micros(), self.id)
+        // Seconds and nanoseconds: SQLite keeps the nanoseconds of `created_at`, and a
+        // cursor that dropped them would repeat or skip rows of the same microsecond.
+        write!(
+            f,
+            "{}.{:09}_{}",
+            self.at.timestamp(),
+            self.at.timestamp_subsec_nanos(),
+            self.id
+        )
     }
 }
 
@@ -79,10 +88,15 @@ impl FromStr for Cursor {
             field: "cursor",
             reason: "not a cursor produced by this crate".to_owned(),
         };
-        let (micros, id) = s.split_once('_').ok_or_else(bad)?;
-        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let (time, id) = s.split_once('_').ok_or_else(bad)?;
+        let (secs, nanos) = time.split_once('.').ok_or_else(bad)?;
+        if nanos.len() != 9 {
+            return Err(bad());
+        }
+        let secs: i64 = secs.parse().map_err(|_| bad())?;
+        let nanos: u32 = nanos.parse().map_err(|_| bad())?;
         let id: i64 = id.parse().map_err(|_| bad())?;
-        let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        let at = DateTime::from_timestamp(secs, nanos).ok_or_else(bad)?;
         Ok(Self { at, id })
     }
 }
