@@ -138,6 +138,18 @@ pub struct SystemEvent {
     stack_trace: Option<String>,
     request_path: Option<String>,
     context: Option<RequestContext>,
+    backtrace: Option<Captured>,
+}
+
+/// A backtrace captured on the panicking thread and rendered (symbolised, the slow
+/// part) only by whoever writes the event.
+#[derive(Clone, Debug)]
+struct Captured(Arc<std::backtrace::Backtrace>);
+
+impl PartialEq for Captured {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl SystemEvent {
@@ -161,6 +173,7 @@ impl SystemEvent {
             stack_trace: None,
             request_path: None,
             context: None,
+            backtrace: None,
         }
     }
 
@@ -289,6 +302,9 @@ pub async fn log_system_event<C: ConnectionTrait>(
 ) -> Result<i64, AuditError> {
     let ctx = events::resolve_context(event.context);
     let c = ctx.as_deref();
+    let stack_trace = event
+        .stack_trace
+        .or_else(|| event.backtrace.map(|b| b.0.to_string()));
     let row = system_event::ActiveModel {
         id: NotSet,
         event_type: Set(event.event_type.as_str().to_owned()),
@@ -299,7 +315,7 @@ pub async fn log_system_event<C: ConnectionTrait>(
         file: Set(event.file),
         line: Set(event.line.map(|l| i32::try_from(l).unwrap_or(i32::MAX))),
         error_code: Set(event.error_code),
-        stack_trace: Set(event.stack_trace),
+        stack_trace: Set(stack_trace),
         actor_id: Set(c.and_then(|c| c.actor_id().map(str::to_owned))),
         actor_name: Set(c.and_then(|c| c.actor_name().map(str::to_owned))),
         ip_address: Set(c.and_then(|c| c.ip_address().map(|ip| ip.to_string()))),
@@ -611,7 +627,8 @@ async fn write_one(db: &DatabaseConnection, ev: SystemEvent, stats: &Stats) {
 // === panic hook ===
 
 /// Records every panic as an ERROR event through `sink`: the message as title, the
-/// location as file and line, a captured backtrace as stack trace. The previous hook
+/// location as file and line, a backtrace as stack trace (captured on the panicking
+/// thread, symbolised later by the writer). The previous hook
 /// still runs afterwards (so the usual message is still printed).
 ///
 /// The hook only queues the event (never blocks the panicking thread, never touches
@@ -640,10 +657,14 @@ pub fn install_panic_hook(sink: EventSink) {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+        // Captured here, symbolised by the writer: rendering a backtrace can take long
+        // enough to matter on a thread that is already failing.
         let mut event = SystemEvent::new(EventType::Error, &format!("panic: {message}"))
             .description(message.clone())
-            .error_code("PANIC")
-            .stack_trace(std::backtrace::Backtrace::force_capture().to_string());
+            .error_code("PANIC");
+        event.backtrace = Some(Captured(Arc::new(
+            std::backtrace::Backtrace::force_capture(),
+        )));
         match info.location() {
             Some(loc) => event = event.location(loc.file(), loc.line()),
             None => event = event.without_location(),
