@@ -75,6 +75,9 @@ pub(crate) async fn lock_keys<C: ConnectionTrait>(
     db: &C,
     names: &[String],
 ) -> Result<(), AuditError> {
+    if names.is_empty() {
+        return Ok(());
+    }
     let backend = db.get_database_backend();
     let mut keys: Vec<i64> = names.iter().map(|n| key_hash(n)).collect();
     match backend {

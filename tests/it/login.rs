@@ -202,6 +202,12 @@ backend_test!(async fn ip_limit_spans_usernames(db) {
     assert!(elsewhere.scope(check_login(&db.db, "d", &policy)).await?.is_allowed());
     // No context: no IP to count, so only the (disabled) username limit applies.
     assert!(check_login(&db.db, "d", &policy).await?.is_allowed());
+    // Nothing to lock at all (both limits off, or no IP): still recorded.
+    let off = BruteForcePolicy { max_failures_per_username: 0, max_failures_per_ip: 0, ..policy.clone() };
+    let rec = record_login(&db.db, LoginAttempt::failed("d", "bad").policy(off.clone())).await?;
+    assert_eq!((rec.status, rec.check), (LoginStatus::Failed, LoginCheck::Allowed));
+    let rec = guarded_login(&db.db, "d", &policy, || async { Err("bad".to_owned()) }).await?;
+    assert_eq!(rec.status, LoginStatus::Failed);
     Ok(())
 });
 
