@@ -14,6 +14,30 @@ pub(crate) const LOCK_SLOTS: i64 = 256;
 /// The migration that creates [`LOCK_TABLE`].
 pub(crate) const LOCK_MIGRATION: &str = "m20261127_000005_create_audit_lock";
 
+/// Clamps a timestamp used as a query bound to what the backend's driver binds
+/// correctly. sqlx binds `DateTime<Utc>` to MySQL/MariaDB as a TIMESTAMP, whose range
+/// is 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC (outside it the comparison silently
+/// matches nothing, and a year outside 0 to 65535 cannot even be encoded: the connection
+/// waited forever); PostgreSQL and SQLite get years 1 to 9999. Clamping a bound to the
+/// range of storable values changes no answer.
+pub(crate) fn clamp_ts(
+    backend: DbBackend,
+    t: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    let (min, max) = match backend {
+        DbBackend::MySql => (1, 2_147_483_647),
+        _ => (-62_135_596_800, 253_402_300_799),
+    };
+    let secs = t.timestamp();
+    if secs < min {
+        chrono::DateTime::from_timestamp(min, 0).unwrap_or(t)
+    } else if secs > max {
+        chrono::DateTime::from_timestamp(max, 0).unwrap_or(t)
+    } else {
+        t
+    }
+}
+
 /// `YYYY-MM-DD` (UTC) of a `created_at` column, as text.
 ///
 /// SQLite stores `DateTimeUtc` as RFC 3339 text with a `+00:00` offset, so the first
@@ -169,6 +193,18 @@ mod tests {
         assert_eq!(s.sql, "a = $1 AND b = $2");
         let s = statement(DbBackend::MySql, "a = ?", vec![1i64.into()]);
         assert_eq!(s.sql, "a = ?");
+    }
+
+    #[test]
+    fn bounds_are_clamped_per_backend() {
+        use chrono::{DateTime, Datelike, Utc};
+        let (lo, hi) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(clamp_ts(DbBackend::MySql, lo).year(), 1970);
+        assert_eq!(clamp_ts(DbBackend::MySql, hi).year(), 2038);
+        assert_eq!(clamp_ts(DbBackend::Postgres, lo).year(), 1);
+        assert_eq!(clamp_ts(DbBackend::Sqlite, hi).year(), 9999);
+        let now = Utc::now();
+        assert_eq!(clamp_ts(DbBackend::MySql, now), now);
     }
 
     #[test]

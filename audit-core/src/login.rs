@@ -348,14 +348,22 @@ async fn recent_failures<C: ConnectionTrait>(
     policy: &BruteForcePolicy,
     now: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, AuditError> {
-    let since = now - policy.window - policy.lock_duration;
+    let since = now
+        .checked_sub_signed(policy.window)
+        .and_then(|t| t.checked_sub_signed(policy.lock_duration))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let select = login_attempt::Entity::find()
         .select_only()
         .column(login_attempt::Column::CreatedAt)
         .filter(filter)
         .filter(login_attempt::Column::Status.eq(LoginStatus::Failed.as_str()))
-        .filter(login_attempt::Column::CreatedAt.gt(since))
-        .filter(login_attempt::Column::CreatedAt.lte(now))
+        .filter(
+            login_attempt::Column::CreatedAt
+                .gt(backend::clamp_ts(db.get_database_backend(), since)),
+        )
+        .filter(
+            login_attempt::Column::CreatedAt.lte(backend::clamp_ts(db.get_database_backend(), now)),
+        )
         .order_by_desc(login_attempt::Column::CreatedAt)
         .limit(u64::from(max));
     let select = backend::current_read(db.get_database_backend(), select);
@@ -378,7 +386,9 @@ fn lock_end(
         return None;
     }
     let (newest, oldest) = (times[0], times[max - 1]);
-    let end = newest + policy.lock_duration;
+    let end = newest
+        .checked_add_signed(policy.lock_duration)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     (newest - oldest < policy.window && now < end).then_some(end)
 }
 
@@ -639,6 +649,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let username = clean_username(username);
+    let now = backend::clamp_ts(db.get_database_backend(), now);
     let stamp = stamp(None);
     let states = key_states(db, &username, stamp.ip, policy, now).await?;
     let answer = verdict(&states, policy, now);
@@ -767,6 +778,26 @@ mod tests {
         assert_eq!(lock_end(&[t(60), t(20), t(0)], 3, &p, t(61)), None);
         assert_eq!(lock_end(&[t(20), t(0)], 3, &p, t(21)), None);
         assert_eq!(lock_end(&times, 0, &p, t(60)), None);
+    }
+
+    #[test]
+    fn extreme_durations_do_not_panic() {
+        let p = BruteForcePolicy {
+            max_failures_per_username: 1,
+            max_failures_per_ip: 0,
+            window: TimeDelta::MAX,
+            lock_duration: TimeDelta::MAX,
+        };
+        assert_eq!(
+            lock_end(&[t(0)], 1, &p, t(1)),
+            Some(DateTime::<Utc>::MAX_UTC)
+        );
+        let neg = BruteForcePolicy {
+            window: TimeDelta::MIN,
+            lock_duration: TimeDelta::MIN,
+            ..p
+        };
+        assert_eq!(lock_end(&[t(0)], 1, &neg, t(1)), None);
     }
 
     #[test]

@@ -200,6 +200,16 @@ backend_test!(async fn summary_numbers_on_a_known_data_set(db) {
     let recent = audit_summary(&db.db, &SummaryFilter::last_days(30)).await?;
     assert_eq!(recent.total_actions, 0);
     assert_eq!(recent.per_day.len(), 31);
+
+    // Absurd ranges are answered (no day list past 1000 days), never a panic.
+    let forever = audit_summary(&db.db, &SummaryFilter::last_days(u32::MAX)).await;
+    let all = forever?;
+    assert_eq!(all.total_actions, 12);
+    assert_eq!(all.per_day.len(), 5, "only days with rows: the range is too long to fill");
+    let far = SummaryFilter::range(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    assert_eq!(audit_summary(&db.db, &far).await?.total_actions, 12);
+    let backwards = audit_summary(&db.db, &SummaryFilter::range(day(4), day(1))).await?;
+    assert_eq!((backwards.total_actions, backwards.per_day.len()), (0, 0));
     Ok(())
 });
 

@@ -52,7 +52,7 @@ where
 {
     let query = AuditQuery::new().object_of::<E>(pk).oldest_first();
     query
-        .select()
+        .select_for(db.get_database_backend())
         .all(db)
         .await
         .map_err(|e| crate::writer::classify(e, "audit_log"))
@@ -164,9 +164,12 @@ where
         .action(ACTION_CREATE)
         .action(ACTION_UPDATE)
         .action(ACTION_DELETE)
-        .until(at + chrono::TimeDelta::microseconds(1))
+        .until(
+            at.checked_add_signed(chrono::TimeDelta::microseconds(1))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
         .oldest_first()
-        .select()
+        .select_for(db.get_database_backend())
         .all(db)
         .await
         .map_err(|e| crate::writer::classify(e, "audit_log"))?;

@@ -264,8 +264,21 @@ impl AuditQuery {
     }
 
     /// The SELECT with filters, order and cursor applied, without a limit, for
-    /// callers that want to add their own clauses or stream.
+    /// callers that want to add their own clauses or stream. Time bounds are bound as
+    /// given; [`fetch`](Self::fetch) also clamps them to what the backend can compare.
     pub fn select(&self) -> Select<audit_log::Entity> {
+        self.select_with(|t| t)
+    }
+
+    /// [`select`](Self::select) with time bounds clamped for `backend`.
+    pub(crate) fn select_for(&self, backend: sea_orm::DbBackend) -> Select<audit_log::Entity> {
+        self.select_with(|t| crate::backend::clamp_ts(backend, t))
+    }
+
+    fn select_with(
+        &self,
+        clamp: impl Fn(DateTime<Utc>) -> DateTime<Utc>,
+    ) -> Select<audit_log::Entity> {
         use audit_log::Column as C;
         let mut q = audit_log::Entity::find();
         if let Some(t) = &self.table {
@@ -281,10 +294,10 @@ impl AuditQuery {
             q = q.filter(C::Action.is_in(self.actions.iter().map(String::as_str)));
         }
         if let Some(t) = self.since {
-            q = q.filter(C::CreatedAt.gte(t));
+            q = q.filter(C::CreatedAt.gte(clamp(t)));
         }
         if let Some(t) = self.until {
-            q = q.filter(C::CreatedAt.lt(t));
+            q = q.filter(C::CreatedAt.lt(clamp(t)));
         }
         if let Some(r) = &self.request_id {
             q = q.filter(C::RequestId.eq(r.as_str()));
@@ -292,14 +305,15 @@ impl AuditQuery {
         let newest = self.order == Order::NewestFirst;
         if let Some(c) = self.after {
             let (t, id) = (sea_orm::sea_query::Expr::col(C::CreatedAt), c.id);
+            let at = clamp(c.at);
             let cond = if newest {
                 Cond::any()
-                    .add(t.clone().lt(c.at))
-                    .add(t.eq(c.at).and(sea_orm::sea_query::Expr::col(C::Id).lt(id)))
+                    .add(t.clone().lt(at))
+                    .add(t.eq(at).and(sea_orm::sea_query::Expr::col(C::Id).lt(id)))
             } else {
                 Cond::any()
-                    .add(t.clone().gt(c.at))
-                    .add(t.eq(c.at).and(sea_orm::sea_query::Expr::col(C::Id).gt(id)))
+                    .add(t.clone().gt(at))
+                    .add(t.eq(at).and(sea_orm::sea_query::Expr::col(C::Id).gt(id)))
             };
             q = q.filter(cond);
         }
@@ -320,7 +334,7 @@ impl AuditQuery {
         }
         let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
         let mut entries = self
-            .select()
+            .select_for(db.get_database_backend())
             .limit(limit + 1)
             .all(db)
             .await

@@ -43,7 +43,11 @@ impl SummaryFilter {
     /// The last `days` days up to now (the original's `days=30` default is
     /// `last_days(30)`).
     pub fn last_days(days: u32) -> Self {
-        Self::since(Utc::now() - TimeDelta::days(i64::from(days)))
+        Self::since(
+            Utc::now()
+                .checked_sub_signed(TimeDelta::days(i64::from(days)))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        )
     }
 
     /// From `from` (inclusive) on.
@@ -179,12 +183,16 @@ struct Where {
     values: Vec<Value>,
 }
 
-fn window(f: &SummaryFilter, who: Option<(&str, &Option<String>)>) -> Where {
+fn window(
+    backend: sea_orm::DbBackend,
+    f: &SummaryFilter,
+    who: Option<(&str, &Option<String>)>,
+) -> Where {
     let mut sql = String::from("created_at >= ?");
-    let mut values = vec![Value::from(f.from)];
+    let mut values = vec![Value::from(backend::clamp_ts(backend, f.from))];
     if let Some(to) = f.to {
         sql.push_str(" AND created_at < ?");
-        values.push(Value::from(to));
+        values.push(Value::from(backend::clamp_ts(backend, to)));
     }
     if let Some((col, Some(v))) = who {
         sql.push_str(&format!(" AND {col} = ?"));
@@ -224,7 +232,7 @@ pub async fn audit_summary<C: ConnectionTrait>(
     //    gives both the action counts and the per-day counts), top tables, and top
     //    actors. The actors' names are looked up only for the top N, through the
     //    (actor_id, created_at) index, so the GROUP BY itself stays index-only.
-    let w = window(filter, Some(("actor_id", &filter.actor_id)));
+    let w = window(backend, filter, Some(("actor_id", &filter.actor_id)));
     let top = filter.top.clamp(1, MAX_TOP);
     let day = backend::utc_day(backend, "created_at");
     let c = &w.sql;
@@ -294,7 +302,7 @@ pub async fn audit_summary<C: ConnectionTrait>(
     out.per_day = fill_days(filter, days);
 
     // 2. login_attempt by status.
-    let w = window(filter, Some(("username", &filter.username)));
+    let w = window(backend, filter, Some(("username", &filter.username)));
     let sql = format!(
         "SELECT status AS k, COUNT(*) AS n FROM login_attempt WHERE {} GROUP BY status",
         w.sql
@@ -316,7 +324,7 @@ pub async fn audit_summary<C: ConnectionTrait>(
     }
 
     // 3. system_event by type and resolution.
-    let w = window(filter, Some(("actor_id", &filter.actor_id)));
+    let w = window(backend, filter, Some(("actor_id", &filter.actor_id)));
     let sql = format!(
         "SELECT event_type AS k, resolved AS r, COUNT(*) AS n FROM system_event WHERE {} GROUP BY event_type, resolved",
         w.sql
@@ -344,7 +352,10 @@ fn fill_days(filter: &SummaryFilter, days: BTreeMap<NaiveDate, i64>) -> Vec<DayC
     let first = filter.from.date_naive();
     let end = filter.to.unwrap_or_else(Utc::now);
     // `to` is exclusive: a range ending exactly at midnight does not include that day.
-    let last = (end - TimeDelta::microseconds(1)).date_naive();
+    let last = end
+        .checked_sub_signed(TimeDelta::microseconds(1))
+        .unwrap_or(end)
+        .date_naive();
     let span = (last - first).num_days();
     if !(0..=MAX_FILLED_DAYS).contains(&span) {
         return days
