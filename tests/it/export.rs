@@ -95,3 +95,21 @@ backend_test!(async fn downloads_count_atomically(db) {
     assert!(matches!(err, AuditError::NotFound { table: "data_export", .. }), "{err}");
     Ok(())
 });
+
+backend_test!(async fn missing_tables_name_their_migration(db) {
+    use sea_orm::ConnectionTrait;
+    use sea_orm_audit::{EventType, LoginAttempt, SystemEvent, log_system_event, record_login};
+    for table in ["data_export", "login_attempt", "system_event"] {
+        db.db.execute_unprepared(&format!("DROP TABLE {table}")).await?;
+    }
+    let err = log_export(&db.db, DataExportRecord::new("orders", "csv")).await.expect_err("no table");
+    assert!(
+        matches!(err, AuditError::MissingTable { table: "data_export", migration: "m20261127_000003_create_data_export" }),
+        "{err}"
+    );
+    let err = record_login(&db.db, LoginAttempt::success("ada")).await.expect_err("no table");
+    assert!(matches!(err, AuditError::MissingTable { table: "login_attempt", .. }), "{err}");
+    let err = log_system_event(&db.db, SystemEvent::new(EventType::Info, "x")).await.expect_err("no table");
+    assert!(matches!(err, AuditError::MissingTable { table: "system_event", .. }), "{err}");
+    Ok(())
+});
