@@ -58,7 +58,8 @@
 //! ## Beyond the derive
 //!
 //! - Manual entries: [`log_event`] with an [`AuditEvent`], and [`log_view`].
-//! - Sign-ins: [`record_login`], brute-force protection with [`check_login`] and a
+//! - Sign-ins: [`record_login`], brute-force protection with [`check_login`] (or
+//!   [`guarded_login`], which also bounds password checks) and a
 //!   [`BruteForcePolicy`], optional [`GeoLocator`].
 //! - Exports: [`log_export`] and [`record_download`].
 //! - System events: [`log_system_event`], [`system_event!`], [`resolve_event`], a
