@@ -74,6 +74,7 @@ mod m20261127_000001_create_audit_log;
 mod m20261127_000002_create_login_attempt;
 mod m20261127_000003_create_data_export;
 mod m20261127_000004_create_system_event;
+mod m20261127_000005_create_audit_lock;
 
 /// Name of the migration that creates `audit_log`, as recorded in the migration table.
 ///
@@ -89,6 +90,10 @@ pub const CREATE_DATA_EXPORT: &str = "m20261127_000003_create_data_export";
 
 /// Name of the migration that creates `system_event`.
 pub const CREATE_SYSTEM_EVENT: &str = "m20261127_000004_create_system_event";
+
+/// Name of the migration that creates `audit_lock`, the lock rows brute-force protection
+/// uses on MySQL/MariaDB.
+pub const CREATE_AUDIT_LOCK: &str = "m20261127_000005_create_audit_lock";
 
 /// Table in which the standalone [`Migrator`] records the migrations it applied.
 ///
@@ -112,7 +117,7 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The four audit migrations, oldest first, to append to an application's own
+/// The audit migrations, oldest first, to append to an application's own
 /// `MigratorTrait::migrations`.
 ///
 /// sea-orm-migration applies pending migrations in list order, not name order.
@@ -122,6 +127,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261127_000002_create_login_attempt::Migration),
         Box::new(m20261127_000003_create_data_export::Migration),
         Box::new(m20261127_000004_create_system_event::Migration),
+        Box::new(m20261127_000005_create_audit_lock::Migration),
     ]
 }
 
@@ -214,7 +220,8 @@ mod tests {
                 CREATE_AUDIT_LOG,
                 CREATE_LOGIN_ATTEMPT,
                 CREATE_DATA_EXPORT,
-                CREATE_SYSTEM_EVENT
+                CREATE_SYSTEM_EVENT,
+                CREATE_AUDIT_LOCK
             ]
         );
         assert_eq!(CREATE_AUDIT_LOG, "m20261127_000001_create_audit_log");

@@ -20,3 +20,15 @@ mod user_hooks;
 mod bulk;
 // axum/tower middleware: context attribution, client IP, security events
 mod middleware;
+// manual entries, VIEW and action validation
+mod events;
+// sign-ins, brute-force locks and their windows, concurrent failures
+mod login;
+// data exports and download counting
+mod export;
+// system events, resolution, background writer, panic hook, tracing layer
+mod system;
+// AuditQuery pages, object history, state_at and restore
+mod history;
+// audit_summary numbers and its statement budget
+mod summary;
