@@ -23,9 +23,12 @@ use axum::{Json, Router};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectOptions, Database, IntoActiveModel, QueryOrder, QuerySelect, Schema};
-use sea_orm_audit::AtomicWrite;
 use sea_orm_audit::entity::{audit_log, system_event};
 use sea_orm_audit::middleware::{AuditContextLayer, ClientIp, SecurityLayer};
+use sea_orm_audit::{
+    AtomicWrite, BruteForcePolicy, DataExportRecord, LoginCheck, LoginStatus, guarded_login,
+    log_export,
+};
 use sea_orm_audit_migration::Migrator;
 use sea_orm_migration::MigratorTrait;
 use serde::Deserialize;
@@ -272,21 +275,80 @@ async fn system_events(State(db): State<DatabaseConnection>) -> ApiResult {
     Ok(Json(rows).into_response())
 }
 
-// TODO(issue 4): POST /login must record a login attempt and refuse brute force through
-// the login-attempt API of issue 4, which does not exist on this branch yet. Until it
-// lands this endpoint is a stub and records nothing.
-async fn login() -> Response {
-    not_yet("login needs the login-attempt and brute-force API (issue 4)")
+#[derive(Deserialize)]
+struct LoginIn {
+    username: String,
+    password: String,
 }
 
-// TODO(issue 4): GET /export must record a data export through issue 4's API, which does
-// not exist on this branch yet. Until it lands this endpoint is a stub and records nothing.
-async fn export() -> Response {
-    not_yet("export needs the data-export API (issue 4)")
+/// POST /login: a FAKE password check ("secret" for every user) behind the brute-force
+/// guard. Every attempt becomes a `login_attempt` row and a LOGIN / LOGIN_FAILED
+/// `audit_log` row; after 5 failures in 15 minutes the username (or IP) is refused with
+/// 429 and a `Retry-After` header until the lock ends.
+async fn login(State(db): State<DatabaseConnection>, Json(body): Json<LoginIn>) -> ApiResult {
+    let policy = BruteForcePolicy::default();
+    let password = body.password;
+    let rec = guarded_login(&db, &body.username, &policy, || async move {
+        if password == "secret" {
+            Ok(())
+        } else {
+            Err("wrong password".to_owned())
+        }
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(match (rec.status, rec.check) {
+        (LoginStatus::Success, _) => {
+            Json(json!({ "ok": true, "user": body.username })).into_response()
+        }
+        (_, LoginCheck::Blocked { retry_after, .. }) => {
+            let secs = (retry_after - chrono::Utc::now()).num_seconds().max(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                Json(json!({ "error": "too many failed attempts", "retry_after": retry_after })),
+            )
+                .into_response()
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "wrong username or password" })),
+        )
+            .into_response(),
+    })
 }
 
-fn not_yet(what: &str) -> Response {
-    (StatusCode::NOT_IMPLEMENTED, Json(json!({ "error": what }))).into_response()
+/// GET /export: the projects as CSV, logged as a data export (a `data_export` row and an
+/// EXPORT `audit_log` row) before the file is returned.
+async fn export(State(db): State<DatabaseConnection>) -> ApiResult {
+    let projects = project::Entity::find()
+        .order_by_asc(project::Column::Id)
+        .all(&db)
+        .await?;
+    let mut csv = String::from("id,name\n");
+    for p in &projects {
+        csv.push_str(&format!("{},\"{}\"\n", p.id, p.name.replace('"', "\"\"")));
+    }
+    let id = log_export(
+        &db,
+        DataExportRecord::new("projects", "csv")
+            .record_count(projects.len() as i64)
+            .file_size(csv.len() as i64)
+            .filters(json!({})),
+    )
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv".to_owned()),
+            (
+                axum::http::HeaderName::from_static("x-export-id"),
+                id.to_string(),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
 }
 
 /// Sleeps for the given number of milliseconds (capped at 10 s): a slow request.
