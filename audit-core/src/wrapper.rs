@@ -22,7 +22,9 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -38,6 +40,9 @@ use crate::hooks::{CREATE, DELETE, UPDATE};
 use crate::registry::{self, TableAuditor, key_of};
 use crate::sqlscan::{self, Kind, Scan};
 use crate::writer::{self, AuditEntry};
+
+/// The table whose mention makes an auditing transaction write its pending rows first.
+const AUDIT_LOG_TABLE: &str = "audit_log";
 
 /// Action word of a statement-level row written by `execute_unaudited`.
 pub const STATEMENT: &str = "STATEMENT";
@@ -91,6 +96,18 @@ pub struct AuditedConnection {
 pub struct AuditedTransaction {
     inner: DatabaseTransaction,
     options: Arc<WrapperOptions>,
+    /// Audit rows recorded in this transaction and not yet written. They are written
+    /// together at commit (or before anything reads `audit_log` through this
+    /// transaction), which saves one round trip per audited write; rolled back, they
+    /// go with the changes they describe.
+    pending: Mutex<Vec<Pending>>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    entry: AuditEntry,
+    ctx: Option<Arc<RequestContext>>,
+    at: DateTime<Utc>,
 }
 
 impl AuditedConnection {
@@ -131,12 +148,20 @@ impl AuditedConnection {
         Ok(res)
     }
 
+    async fn before_statement(&self, _sql: &str) -> Result<(), DbErr> {
+        Ok(())
+    }
+
+    async fn before_nested(&self) -> Result<(), DbErr> {
+        Ok(())
+    }
+
     async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
                 let txn = self.inner.begin().await?;
-                let out = audit(&txn, stmt, call, *plan, &self.options).await?;
+                let out = audit(&txn, &Sink::Direct, stmt, call, *plan, &self.options).await?;
                 txn.commit().await?;
                 Ok(out)
             }
@@ -156,13 +181,53 @@ impl AuditedTransaction {
         stmt: Statement,
         reason: &str,
     ) -> Result<ExecResult, DbErr> {
+        self.flush().await?;
         statement_level(&self.inner, stmt, reason).await
     }
 
+    /// Writes the audit rows recorded so far in this transaction. Commit does this by
+    /// itself, and so does any statement that names `audit_log` through this
+    /// transaction, so that reads see every row; call it only to write them earlier.
+    pub async fn flush(&self) -> Result<(), DbErr> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let rows: Vec<writer::Stamped<'_>> = pending
+            .iter()
+            .map(|p| writer::Stamped {
+                entry: &p.entry,
+                ctx: p.ctx.as_deref(),
+                at: p.at,
+            })
+            .collect();
+        writer::write_stamped(&self.inner, &rows)
+            .await
+            .map_err(DbErr::from)
+    }
+
+    /// A savepoint begun now must not end up holding rows recorded before it.
+    async fn before_nested(&self) -> Result<(), DbErr> {
+        self.flush().await
+    }
+
+    async fn before_statement(&self, sql: &str) -> Result<(), DbErr> {
+        let any = !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if any && sql.contains(AUDIT_LOG_TABLE) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
+        self.before_statement(&stmt.sql).await?;
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
-            Decision::Audit(plan) => audit(&self.inner, stmt, call, *plan, &self.options).await,
+            Decision::Audit(plan) => {
+                let sink = Sink::Buffer(&self.pending);
+                audit(&self.inner, &sink, stmt, call, *plan, &self.options).await
+            }
         }
     }
 }
@@ -269,15 +334,44 @@ async fn passthrough<C: ConnectionTrait>(
 
 async fn audit<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: Statement,
     call: Call,
     plan: Plan,
     opts: &WrapperOptions,
 ) -> Result<Outcome, DbErr> {
     match plan.scan.kind {
-        Kind::Insert => insert(db, stmt, call, &plan).await,
-        Kind::Update => update(db, stmt, call, &plan, opts).await,
-        _ => delete(db, stmt, call, &plan, opts).await,
+        Kind::Insert => insert(db, sink, stmt, call, &plan).await,
+        Kind::Update => update(db, sink, stmt, call, &plan, opts).await,
+        _ => delete(db, sink, stmt, call, &plan, opts).await,
+    }
+}
+
+/// Where a flow's audit rows go: straight to the database, or into the pending rows of
+/// an auditing transaction.
+enum Sink<'a> {
+    Direct,
+    Buffer(&'a Mutex<Vec<Pending>>),
+}
+
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    sink: &Sink<'_>,
+    entries: Vec<AuditEntry>,
+) -> Result<(), DbErr> {
+    match sink {
+        Sink::Direct => write(db, entries).await,
+        Sink::Buffer(pending) => {
+            let ctx = RequestContext::current();
+            let at = Utc::now();
+            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.extend(entries.into_iter().map(|entry| Pending {
+                entry,
+                ctx: ctx.clone(),
+                at,
+            }));
+            Ok(())
+        }
     }
 }
 
@@ -357,6 +451,7 @@ async fn before_images<C: ConnectionTrait>(
 
 async fn insert<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: Statement,
     call: Call,
     plan: &Plan,
@@ -376,7 +471,7 @@ async fn insert<C: ConnectionTrait>(
         let rows = db
             .query_all_raw(with_returning(&stmt, at, plan.auditor.as_ref()))
             .await?;
-        write(db, snapshot(plan.auditor.images(&rows)?)).await?;
+        record(db, sink, snapshot(plan.auditor.images(&rows)?)).await?;
         return Ok(returned(call, rows));
     }
     let backend = stmt.db_backend;
@@ -419,7 +514,7 @@ async fn insert<C: ConnectionTrait>(
         plan.auditor.select_by_keys(backend, &keys),
     )
     .await?;
-    write(db, snapshot(images)).await?;
+    record(db, sink, snapshot(images)).await?;
     Ok(Outcome::Exec(res))
 }
 
@@ -455,6 +550,7 @@ fn explicit_keys(
 
 async fn update<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: Statement,
     call: Call,
     plan: &Plan,
@@ -479,7 +575,7 @@ async fn update<C: ConnectionTrait>(
     }
     if let Some(summary) = summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
         let out = passthrough(db, stmt, call).await?;
-        write(db, vec![summary]).await?;
+        record(db, sink, vec![summary]).await?;
         return Ok(out);
     }
     let backend = stmt.db_backend;
@@ -513,12 +609,13 @@ async fn update<C: ConnectionTrait>(
                 .and_then(|n| info.update_entry(o, n, &plan.cfg))
         })
         .collect();
-    write(db, entries).await?;
+    record(db, sink, entries).await?;
     Ok(out)
 }
 
 async fn delete<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: Statement,
     call: Call,
     plan: &Plan,
@@ -544,7 +641,7 @@ async fn delete<C: ConnectionTrait>(
             entries
         }
     };
-    write(db, entries).await?;
+    record(db, sink, entries).await?;
     Ok(out)
 }
 
@@ -630,6 +727,7 @@ macro_rules! impl_connection {
 
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
                 let stmt = Statement::from_string(self.get_database_backend(), sql);
+                self.before_statement(sql).await?;
                 if let Decision::Pass = decide(&stmt, Origin::Raw)? {
                     return self.inner.execute_unprepared(sql).await;
                 }
@@ -697,10 +795,11 @@ macro_rules! impl_transaction {
             type Transaction = AuditedTransaction;
 
             async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
-                Ok(AuditedTransaction {
-                    inner: self.inner.begin().await?,
-                    options: Arc::clone(&self.options),
-                })
+                self.before_nested().await?;
+                Ok(AuditedTransaction::wrap(
+                    self.inner.begin().await?,
+                    Arc::clone(&self.options),
+                ))
             }
 
             async fn begin_with_config(
@@ -708,23 +807,24 @@ macro_rules! impl_transaction {
                 isolation_level: Option<IsolationLevel>,
                 access_mode: Option<AccessMode>,
             ) -> Result<AuditedTransaction, DbErr> {
-                Ok(AuditedTransaction {
-                    inner: self
-                        .inner
+                self.before_nested().await?;
+                Ok(AuditedTransaction::wrap(
+                    self.inner
                         .begin_with_config(isolation_level, access_mode)
                         .await?,
-                    options: Arc::clone(&self.options),
-                })
+                    Arc::clone(&self.options),
+                ))
             }
 
             async fn begin_with_options(
                 &self,
                 options: TransactionOptions,
             ) -> Result<AuditedTransaction, DbErr> {
-                Ok(AuditedTransaction {
-                    inner: self.inner.begin_with_options(options).await?,
-                    options: Arc::clone(&self.options),
-                })
+                self.before_nested().await?;
+                Ok(AuditedTransaction::wrap(
+                    self.inner.begin_with_options(options).await?,
+                    Arc::clone(&self.options),
+                ))
             }
 
             async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
@@ -772,7 +872,7 @@ impl_transaction!(AuditedTransaction);
 #[async_trait::async_trait]
 impl TransactionSession for AuditedTransaction {
     async fn commit(self) -> Result<(), DbErr> {
-        self.inner.commit().await
+        AuditedTransaction::commit(self).await
     }
 
     async fn rollback(self) -> Result<(), DbErr> {
@@ -781,8 +881,18 @@ impl TransactionSession for AuditedTransaction {
 }
 
 impl AuditedTransaction {
-    /// Commits the transaction.
+    fn wrap(inner: DatabaseTransaction, options: Arc<WrapperOptions>) -> Self {
+        Self {
+            inner,
+            options,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Writes the pending audit rows, then commits. If writing them fails, the
+    /// transaction is rolled back with the changes they describe.
     pub async fn commit(self) -> Result<(), DbErr> {
+        self.flush().await?;
         self.inner.commit().await
     }
 

@@ -5,7 +5,7 @@
 //! the change they describe. Hooks and the (later) auditing connection wrapper both
 //! go through [`write_entries`], so what a row contains is decided in one place.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iden, Value};
 use serde_json::Value as Json;
@@ -59,20 +59,36 @@ pub async fn write_entries<C: ConnectionTrait>(
     entries: &[AuditEntry],
     ctx: Option<&RequestContext>,
 ) -> Result<(), AuditError> {
-    if entries.is_empty() {
+    let now = Utc::now();
+    let rows: Vec<Stamped<'_>> = entries
+        .iter()
+        .map(|entry| Stamped {
+            entry,
+            ctx,
+            at: now,
+        })
+        .collect();
+    write_stamped(db, &rows).await
+}
+
+/// One row to write, with the context and time it was recorded under.
+#[derive(Clone, Copy)]
+pub(crate) struct Stamped<'a> {
+    pub(crate) entry: &'a AuditEntry,
+    pub(crate) ctx: Option<&'a RequestContext>,
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// Inserts rows that were stamped earlier (buffered by an auditing transaction).
+pub(crate) async fn write_stamped<C: ConnectionTrait>(
+    db: &C,
+    rows: &[Stamped<'_>],
+) -> Result<(), AuditError> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let now = Utc::now();
-    // sqlx binds `DateTime<Utc>` to MySQL as a TIMESTAMP, which MariaDB turns into NULL
-    // after 2038; the column is DATETIME(6) holding UTC, so bind the naive UTC time.
-    let created_at: SimpleExpr = match db.get_database_backend() {
-        DbBackend::MySql => Value::ChronoDateTime(Some(now.naive_utc())).into(),
-        _ => Value::ChronoDateTimeUtc(Some(now)).into(),
-    };
-    let ip = ctx
-        .and_then(RequestContext::ip_address)
-        .map(|ip| ip.to_string());
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+    let mysql = db.get_database_backend() == DbBackend::MySql;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut insert = Query::insert();
         insert.into_table(audit_log::Entity).columns([
             audit_log::Column::Action,
@@ -91,7 +107,17 @@ pub async fn write_entries<C: ConnectionTrait>(
             audit_log::Column::Metadata,
             audit_log::Column::CreatedAt,
         ]);
-        for e in chunk {
+        for Stamped { entry: e, ctx, at } in chunk.iter().copied() {
+            // sqlx binds `DateTime<Utc>` to MySQL as a TIMESTAMP, which MariaDB turns into
+            // NULL after 2038; the column is DATETIME(6) holding UTC, so bind naive UTC.
+            let created_at: SimpleExpr = if mysql {
+                Value::ChronoDateTime(Some(at.naive_utc())).into()
+            } else {
+                Value::ChronoDateTimeUtc(Some(at)).into()
+            };
+            let ip = ctx
+                .and_then(RequestContext::ip_address)
+                .map(|ip| ip.to_string());
             let row: [SimpleExpr; 15] = [
                 text(Some(&e.action)),
                 text(e.table_name.as_deref()),
@@ -110,7 +136,7 @@ pub async fn write_entries<C: ConnectionTrait>(
                     ctx.and_then(RequestContext::metadata_value),
                     e.metadata.as_ref(),
                 )),
-                created_at.clone(),
+                created_at,
             ];
             insert
                 .values(row)

@@ -484,7 +484,9 @@ backend_test!(async fn bulk_ten_thousand_rows_in_one_transaction(db) {
     // Rolled back: neither the changes nor their rows remain.
     let txn = wrapped.begin().await?;
     article::Entity::update_many().col_expr(article::Column::Views, Expr::value(3)).exec(&txn).await?;
-    assert_eq!(audit_log::Entity::find().all(txn.inner()).await?.len(), N);
+    // Pending rows are written before anything reads audit_log through the transaction.
+    assert!(trail(txn.inner()).await?.is_empty(), "rows wait for commit or a read");
+    assert_eq!(audit_log::Entity::find().all(&txn).await?.len(), N);
     txn.rollback().await?;
     assert!(trail(&db.db).await?.is_empty());
     assert!(article::Entity::find().filter(article::Column::Views.ne(0)).all(&db.db).await?.is_empty());
@@ -587,5 +589,42 @@ backend_test!(async fn many_to_many_links_appear_in_both_trails(db) {
     assert_eq!(unlink.len(), 1);
     assert_eq!(changes(&unlink[0]), json!({"jtag": {"removed": tag_id.to_string()}}));
     assert_eq!(of("jtag", "UNLINK").len(), 1);
+    Ok(())
+});
+
+backend_test!(async fn transaction_rows_are_written_together_at_commit(db) {
+    use sea_orm_audit::RequestContext;
+    sea_orm_audit::register::<article::Entity>();
+    let wrapped = AuditedConnection::new(db.db.clone());
+    let txn = wrapped.begin().await?;
+    let a = RequestContext::new().actor("1", "Ada").scope(art("first").insert(&txn)).await?;
+    let mut am = a.into_active_model();
+    am.views = Set(4);
+    RequestContext::new().actor("2", "Bob").scope(am.update(&txn)).await?;
+    assert!(trail(txn.inner()).await?.is_empty(), "nothing written before commit");
+    txn.commit().await?;
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["CREATE", "UPDATE"]);
+    assert_eq!(rows[0].actor_name.as_deref(), Some("Ada"), "each row keeps the context it was recorded under");
+    assert_eq!(rows[1].actor_name.as_deref(), Some("Bob"));
+    assert!(rows[0].created_at <= rows[1].created_at);
+
+    // A commit whose rows cannot be written fails, and the changes roll back with them.
+    let sql = match db.backend {
+        Backend::MySql => "RENAME TABLE `audit_log` TO `audit_log_moved`",
+        _ => "ALTER TABLE audit_log RENAME TO audit_log_moved",
+    };
+    db.db.execute_unprepared(sql).await?;
+    let txn = wrapped.begin().await?;
+    art("never").insert(&txn).await?;
+    let err = txn.commit().await.expect_err("commit must fail without audit_log");
+    assert!(AuditError::is_audit_error(&err), "{err}");
+    let back = match db.backend {
+        Backend::MySql => "RENAME TABLE `audit_log_moved` TO `audit_log`",
+        _ => "ALTER TABLE audit_log_moved RENAME TO audit_log",
+    };
+    db.db.execute_unprepared(back).await?;
+    assert!(article::Entity::find().filter(article::Column::Title.eq("never")).one(&db.db).await?.is_none());
+    assert_eq!(trail(&db.db).await?.len(), 2);
     Ok(())
 });
