@@ -73,6 +73,7 @@ mod m20261127_000001_create_audit_log;
 mod m20261127_000002_create_login_attempt;
 mod m20261127_000003_create_data_export;
 mod m20261127_000004_create_system_event;
+mod m20261127_000005_add_audit_log_search_indexes;
 
 /// Name of the migration that creates `audit_log`, as recorded in the migration table.
 ///
@@ -88,6 +89,9 @@ pub const CREATE_DATA_EXPORT: &str = "m20261127_000003_create_data_export";
 
 /// Name of the migration that creates `system_event`.
 pub const CREATE_SYSTEM_EVENT: &str = "m20261127_000004_create_system_event";
+
+/// Name of the migration that adds the `audit_log` indexes used by prefix and primary-key search.
+pub const ADD_AUDIT_LOG_SEARCH_INDEXES: &str = "m20261127_000005_add_audit_log_search_indexes";
 
 /// Table in which the standalone [`Migrator`] records the migrations it applied.
 ///
@@ -111,7 +115,7 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The four audit migrations, oldest first, to append to an application's own
+/// The audit migrations, oldest first, to append to an application's own
 /// `MigratorTrait::migrations`.
 ///
 /// sea-orm-migration applies pending migrations in list order, not name order.
@@ -121,6 +125,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261127_000002_create_login_attempt::Migration),
         Box::new(m20261127_000003_create_data_export::Migration),
         Box::new(m20261127_000004_create_system_event::Migration),
+        Box::new(m20261127_000005_add_audit_log_search_indexes::Migration),
     ]
 }
 
@@ -213,7 +218,8 @@ mod tests {
                 CREATE_AUDIT_LOG,
                 CREATE_LOGIN_ATTEMPT,
                 CREATE_DATA_EXPORT,
-                CREATE_SYSTEM_EVENT
+                CREATE_SYSTEM_EVENT,
+                ADD_AUDIT_LOG_SEARCH_INDEXES
             ]
         );
         assert_eq!(CREATE_AUDIT_LOG, "m20261127_000001_create_audit_log");
@@ -253,6 +259,14 @@ mod tests {
                 assert!(name.len() <= 63, "{name}");
                 names.push(name.to_owned());
             }
+        }
+        for index in m20261127_000005_add_audit_log_search_indexes::create_indexes() {
+            let name = index.get_index_spec().get_name().unwrap_or_default();
+            assert!(
+                name.starts_with("idx_audit_log_") && name.len() <= 63,
+                "{name}"
+            );
+            names.push(name.to_owned());
         }
         let count = names.len();
         names.sort();
