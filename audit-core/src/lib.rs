@@ -57,10 +57,16 @@
 //!
 //! ## Feature flags
 //! - `derive` (default): re-exports `#[derive(Audited)]` from `sea-orm-audit-derive`.
+//! - `admin`: [`admin::router`], a read-only web console over the audit tables (axum +
+//!   askama, no JavaScript), with the application's own authorizer.
 
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 mod atomic;
 mod config;
 mod context;

@@ -18,3 +18,5 @@ mod guard;
 mod user_hooks;
 // every other write path, through the auditing connection
 mod bulk;
+// the admin viewer through its router: pages, escaping, permissions, CSRF, writes
+mod admin;
