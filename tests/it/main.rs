@@ -20,3 +20,5 @@ mod user_hooks;
 mod bulk;
 // the admin viewer through its router: pages, escaping, permissions, CSRF, writes
 mod admin;
+// the admin viewer in headless Chromium through chromedriver
+mod admin_e2e;
