@@ -12,6 +12,15 @@ pub async fn connect() -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// [`connect`] plus the other audit tables and the audited [`post`] table.
+pub async fn connect_all() -> Result<DatabaseConnection, DbErr> {
+    let db = setup().await?;
+    create_table(&db, crate::entity::login_attempt::Entity).await?;
+    create_table(&db, crate::entity::data_export::Entity).await?;
+    create_table(&db, crate::entity::system_event::Entity).await?;
+    Ok(db)
+}
+
 /// [`connect`] plus the audited [`post`] table.
 pub async fn setup() -> Result<DatabaseConnection, DbErr> {
     let db = connect().await?;

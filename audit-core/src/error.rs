@@ -56,6 +56,44 @@ pub enum AuditError {
         /// The entity's table.
         table: String,
     },
+    /// A record the call refers to does not exist.
+    #[error("no `{table}` row with id {id}")]
+    NotFound {
+        /// The table that was searched.
+        table: &'static str,
+        /// The id that was not found.
+        id: i64,
+    },
+    /// A system event was already resolved; resolving is not repeated.
+    #[error("system event {id} was already resolved at {resolved_at}")]
+    AlreadyResolved {
+        /// The event.
+        id: i64,
+        /// When it was resolved.
+        resolved_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An object's state could not be rebuilt completely from its audit rows
+    /// (excluded or masked fields, or history that starts after its creation).
+    #[error("cannot rebuild `{table}` {pk}: no recorded value for {missing:?}")]
+    IncompleteState {
+        /// The entity's table.
+        table: String,
+        /// The object's primary key as text.
+        pk: String,
+        /// The columns without a recorded value.
+        missing: Vec<String>,
+    },
+    /// There is no recorded state of the object at the requested time.
+    #[error("`{table}` {pk} has no recorded state at that time")]
+    NoState {
+        /// The entity's table.
+        table: String,
+        /// The object's primary key as text.
+        pk: String,
+    },
+    /// A background writer could not be started (no tokio runtime) or has stopped.
+    #[error("background writer unavailable: {0}")]
+    WriterUnavailable(&'static str),
     /// The database rejected an audit statement.
     #[error("writing the audit record failed: {0}")]
     Db(#[source] DbErr),

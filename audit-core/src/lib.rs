@@ -55,10 +55,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Beyond the derive
+//!
+//! - Manual entries: [`log_event`] with an [`AuditEvent`], and [`log_view`].
+//! - Sign-ins: [`record_login`], brute-force protection with [`check_login`] and a
+//!   [`BruteForcePolicy`], optional [`GeoLocator`].
+//! - Exports: [`log_export`] and [`record_download`].
+//! - System events: [`log_system_event`], [`system_event!`], [`resolve_event`], a
+//!   non-blocking [`spawn_event_writer`] with [`install_panic_hook`], and a `tracing`
+//!   layer.
+//! - Reading: [`AuditQuery`] (keyset pages), [`object_history`], [`state_at`],
+//!   [`restore`] and [`audit_summary`].
+//!
 //! ## Feature flags
 //! - `derive` (default): re-exports `#[derive(Audited)]` from `sea-orm-audit-derive`.
 //! - `admin`: [`admin::router`], a read-only web console over the audit tables (axum +
 //!   askama, no JavaScript), with the application's own authorizer.
+//! - `tracing`: `SystemEventLayer`, a `tracing-subscriber` layer that records events
+//!   at or above a level as system events through the background writer.
 
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
@@ -68,16 +82,24 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod atomic;
+mod backend;
 mod config;
 mod context;
 mod diff;
 pub mod entity;
 mod error;
+mod events;
+mod export;
 mod hooks;
+mod login;
 mod model;
+mod query;
 mod registry;
 mod sqlscan;
+mod system;
 mod text;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 mod value;
 mod wrapper;
 mod writer;
@@ -93,9 +115,39 @@ pub use context::{
 };
 pub use diff::{MAX_REPR_CHARS, primary_key_text};
 pub use error::{AuditError, ConfigError, ERROR_PREFIX};
+pub use events::{
+    ACTION_CREATE, ACTION_DELETE, ACTION_EXPORT, ACTION_IMPORT, ACTION_LOGIN, ACTION_LOGIN_FAILED,
+    ACTION_LOGOUT, ACTION_RESTORE, ACTION_UPDATE, ACTION_VIEW, AuditEvent, MAX_ACTION_CHARS,
+    MAX_MODULE_CHARS, MAX_PK_CHARS, MAX_REASON_CHARS, MAX_TABLE_CHARS, log_event, log_view,
+    normalize_action,
+};
+pub use export::{
+    DataExportRecord, MAX_EXPORT_TYPE_CHARS, MAX_FILE_FORMAT_CHARS, MAX_FILE_PATH_CHARS,
+    log_export, record_download,
+};
 pub use hooks::is_transaction;
+pub use login::{
+    BruteForcePolicy, GeoLocation, GeoLocator, LoginAttempt, LoginCheck, LoginRecord, LoginStatus,
+    MAX_FAILURE_REASON_CHARS, MAX_PLACE_CHARS, MAX_USERNAME_CHARS, check_login, check_login_at,
+    guarded_login, record_login,
+};
 pub use model::{AuditBehavior, AuditMeta, AuditedModel};
+pub use query::history::{
+    ObjectStatus, RestoreKind, Restored, StateAt, object_history, restore, state_at,
+};
+pub use query::summary::{
+    AuditSummary, DayCount, MAX_FILLED_DAYS, MAX_TOP, Ranked, SummaryFilter, audit_summary,
+};
+pub use query::{AuditQuery, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Order, Page};
 pub use registry::{is_registered, register};
+pub use system::{
+    EventSink, EventType, EventWriterHandle, MAX_ERROR_CODE_CHARS, MAX_FILE_CHARS, MAX_NAME_CHARS,
+    MAX_REQUEST_PATH_CHARS, MAX_RESOLVED_BY_CHARS, MAX_TITLE_CHARS, SystemEvent, WriterStats,
+    install_panic_hook, log_system_event, resolve_event, spawn_event_writer,
+};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use tracing_layer::{DEFAULT_IGNORED_TARGETS, SystemEventLayer};
 pub use value::{base64, base64_decode, to_json as value_to_json};
 pub use wrapper::{AuditedConnection, AuditedTransaction, STATEMENT, WrapperOptions};
 pub use writer::{AUDIT_LOG_MIGRATION, AuditEntry, write_entries};

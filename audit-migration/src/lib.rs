@@ -73,7 +73,8 @@ mod m20261127_000001_create_audit_log;
 mod m20261127_000002_create_login_attempt;
 mod m20261127_000003_create_data_export;
 mod m20261127_000004_create_system_event;
-mod m20261127_000005_add_audit_log_search_indexes;
+mod m20261127_000005_create_audit_lock;
+mod m20261127_000006_add_audit_log_search_indexes;
 
 /// Name of the migration that creates `audit_log`, as recorded in the migration table.
 ///
@@ -90,8 +91,11 @@ pub const CREATE_DATA_EXPORT: &str = "m20261127_000003_create_data_export";
 /// Name of the migration that creates `system_event`.
 pub const CREATE_SYSTEM_EVENT: &str = "m20261127_000004_create_system_event";
 
+/// Name of the migration that creates `audit_lock`, the lock rows brute-force protection
+/// uses on MySQL/MariaDB.
+pub const CREATE_AUDIT_LOCK: &str = "m20261127_000005_create_audit_lock";
 /// Name of the migration that adds the `audit_log` indexes used by prefix and primary-key search.
-pub const ADD_AUDIT_LOG_SEARCH_INDEXES: &str = "m20261127_000005_add_audit_log_search_indexes";
+pub const ADD_AUDIT_LOG_SEARCH_INDEXES: &str = "m20261127_000006_add_audit_log_search_indexes";
 
 /// Table in which the standalone [`Migrator`] records the migrations it applied.
 ///
@@ -125,7 +129,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261127_000002_create_login_attempt::Migration),
         Box::new(m20261127_000003_create_data_export::Migration),
         Box::new(m20261127_000004_create_system_event::Migration),
-        Box::new(m20261127_000005_add_audit_log_search_indexes::Migration),
+        Box::new(m20261127_000005_create_audit_lock::Migration),
+        Box::new(m20261127_000006_add_audit_log_search_indexes::Migration),
     ]
 }
 
@@ -219,6 +224,7 @@ mod tests {
                 CREATE_LOGIN_ATTEMPT,
                 CREATE_DATA_EXPORT,
                 CREATE_SYSTEM_EVENT,
+                CREATE_AUDIT_LOCK,
                 ADD_AUDIT_LOG_SEARCH_INDEXES
             ]
         );
@@ -260,7 +266,7 @@ mod tests {
                 names.push(name.to_owned());
             }
         }
-        for index in m20261127_000005_add_audit_log_search_indexes::create_indexes() {
+        for index in m20261127_000006_add_audit_log_search_indexes::create_indexes() {
             let name = index.get_index_spec().get_name().unwrap_or_default();
             assert!(
                 name.starts_with("idx_audit_log_") && name.len() <= 63,

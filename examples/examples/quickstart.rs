@@ -2,13 +2,15 @@
 //!
 //! Run with `cargo run -p sea-orm-audit-examples --example quickstart`.
 //! Creates two articles under a request context, edits and deletes them, and prints
-//! the audit trail that resulted.
+//! the audit trail that resulted, a summary, and one article's history.
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::{Database, IntoActiveModel, QueryOrder, Schema, TransactionTrait};
 use sea_orm_audit::entity::audit_log;
-use sea_orm_audit::{AtomicWrite, RequestContext, with_actor};
+use sea_orm_audit::{
+    AtomicWrite, RequestContext, SummaryFilter, audit_summary, log_view, object_history, with_actor,
+};
 use sea_orm_audit_migration::Migrator;
 use sea_orm_migration::MigratorTrait;
 
@@ -59,7 +61,7 @@ async fn main() -> Result<(), DbErr> {
         .session("session-cookie-value")
         .request_id("req-0001");
 
-    request
+    let intro_id = request
         .scope(async {
             // Inside a transaction: the changes and their audit rows commit together.
             let txn = db.begin().await?;
@@ -93,7 +95,11 @@ async fn main() -> Result<(), DbErr> {
             edit.update_atomic(&db).await?;
 
             draft.into_active_model().delete_atomic(&db).await?;
-            Ok::<_, DbErr>(())
+
+            // Reads can be recorded too, one INSERT each.
+            let intro = first_article(&db).await?;
+            log_view(&db, &intro).await.map_err(DbErr::from)?;
+            Ok::<_, DbErr>(intro.id)
         })
         .await?;
 
@@ -110,7 +116,50 @@ async fn main() -> Result<(), DbErr> {
     .await?;
 
     print_trail(&db).await?;
+
+    let summary = audit_summary(&db, &SummaryFilter::last_days(7))
+        .await
+        .map_err(DbErr::from)?;
+    println!("\nSummary of the last 7 days");
+    println!("{}", "=".repeat(78));
+    println!(
+        "{} actions: {} creates, {} updates, {} deletes, {} views; busiest table: {}",
+        summary.total_actions,
+        summary.creates,
+        summary.updates,
+        summary.deletes,
+        summary.views,
+        summary.top_tables.first().map_or("-", |t| t.key.as_str()),
+    );
+
+    println!("\nHistory of article #{intro_id}");
+    println!("{}", "=".repeat(78));
+    for r in object_history::<article::Entity>(&db, intro_id)
+        .await
+        .map_err(DbErr::from)?
+    {
+        let fields = r
+            .changes
+            .as_ref()
+            .and_then(|c| c.as_object())
+            .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        println!(
+            "{} {:<6} by {:<14} {}",
+            r.created_at.format("%H:%M:%S%.3f"),
+            r.action,
+            r.actor_name.as_deref().unwrap_or("nobody"),
+            fields,
+        );
+    }
     Ok(())
+}
+
+async fn first_article(db: &impl ConnectionTrait) -> Result<article::Model, DbErr> {
+    article::Entity::find()
+        .one(db)
+        .await?
+        .ok_or(DbErr::RecordNotFound("article".into()))
 }
 
 async fn print_trail(db: &impl ConnectionTrait) -> Result<(), DbErr> {

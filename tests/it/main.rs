@@ -22,3 +22,15 @@ mod bulk;
 mod admin;
 // the admin viewer in headless Chromium through chromedriver
 mod admin_e2e;
+// manual entries, VIEW and action validation
+mod events;
+// sign-ins, brute-force locks and their windows, concurrent failures
+mod login;
+// data exports and download counting
+mod export;
+// system events, resolution, background writer, panic hook, tracing layer
+mod system;
+// AuditQuery pages, object history, state_at and restore
+mod history;
+// audit_summary numbers and its statement budget
+mod summary;

@@ -67,6 +67,12 @@ impl TestDb {
         connect(&self.url, self.backend, Some(&self.name), 4).await
     }
 
+    /// [`connect_again`](Self::connect_again) with sqlx statement logging on, for tests of
+    /// code that must not react to the log events its own statements produce.
+    pub async fn connect_again_logging(&self) -> Result<DatabaseConnection, DbErr> {
+        connect_with(&self.url, self.backend, Some(&self.name), 2, true).await
+    }
+
     async fn teardown(self) {
         let _ = self.db.close().await;
         match self.backend {
@@ -168,6 +174,16 @@ async fn connect(
     name: Option<&str>,
     pool: u32,
 ) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, backend, name, pool, false).await
+}
+
+async fn connect_with(
+    url: &str,
+    backend: Backend,
+    name: Option<&str>,
+    pool: u32,
+    logging: bool,
+) -> Result<DatabaseConnection, DbErr> {
     let url = match (backend, name) {
         (Backend::MySql, Some(name)) => with_database(url, name),
         _ => url.to_owned(),
@@ -177,7 +193,7 @@ async fn connect(
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
-        .sqlx_logging(false);
+        .sqlx_logging(logging);
     if let (Backend::Postgres, Some(name)) = (backend, name) {
         opts.set_schema_search_path(name.to_owned());
     }

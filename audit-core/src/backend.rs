@@ -1,0 +1,180 @@
+//! The SQL that differs between SQLite, PostgreSQL and MySQL/MariaDB, in one place:
+//! day bucketing for summaries, placeholders for hand-written statements, and the
+//! per-key lock that serialises brute-force bookkeeping.
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::AuditError;
+
+/// Table of pre-created lock rows used on MySQL/MariaDB (see [`lock_keys`]).
+pub(crate) const LOCK_TABLE: &str = "audit_lock";
+/// Number of rows in [`LOCK_TABLE`]; keys are hashed onto them.
+pub(crate) const LOCK_SLOTS: i64 = 256;
+/// The migration that creates [`LOCK_TABLE`].
+pub(crate) const LOCK_MIGRATION: &str = "m20261127_000005_create_audit_lock";
+
+/// `YYYY-MM-DD` (UTC) of a `created_at` column, as text.
+///
+/// SQLite stores `DateTimeUtc` as RFC 3339 text with a `+00:00` offset, so the first
+/// ten characters are the UTC date; MySQL's `DATETIME(6)` holds the UTC value as
+/// written; PostgreSQL's `timestamptz` is converted explicitly.
+pub(crate) fn utc_day(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+        DbBackend::MySql => format!("DATE_FORMAT({column}, '%Y-%m-%d')"),
+        _ => format!("substr({column}, 1, 10)"),
+    }
+}
+
+/// Builds a statement from SQL written with `?` placeholders, numbering them for
+/// PostgreSQL. The SQL must not contain `?` anywhere else.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// A stable 63-bit hash of a lock name, the same in every process.
+pub(crate) fn key_hash(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) >> 1) as i64
+}
+
+/// Takes exclusive locks on `names` until the end of the current transaction, so that
+/// concurrent callers with an overlapping name run one after the other.
+///
+/// `db` must be a transaction (a savepoint inside the caller's transaction is fine:
+/// the locks then last until the caller's commit, which is what keeps a counted row
+/// visible to the next caller).
+///
+/// - PostgreSQL: `pg_advisory_xact_lock`, released at transaction end by the server.
+/// - MySQL/MariaDB: `SELECT … FOR UPDATE` on pre-created rows of `audit_lock`. Named
+///   locks (`GET_LOCK`) are not used because they belong to the pooled session, not to
+///   the transaction: one left behind by a cancelled future would leak to the next user
+///   of the connection.
+/// - SQLite: a write that touches no row, which takes the database write lock (SQLite
+///   has one writer at a time) before anything is read.
+pub(crate) async fn lock_keys<C: ConnectionTrait>(
+    db: &C,
+    names: &[String],
+) -> Result<(), AuditError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let mut keys: Vec<i64> = names.iter().map(|n| key_hash(n)).collect();
+    match backend {
+        DbBackend::Postgres => {
+            // Sorted, so two callers locking the same pair never wait on each other in
+            // opposite orders.
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                db.execute_raw(statement(
+                    backend,
+                    "SELECT pg_advisory_xact_lock(?)",
+                    vec![key.into()],
+                ))
+                .await?;
+            }
+        }
+        DbBackend::MySql => {
+            let mut slots: Vec<i64> = keys.iter().map(|k| k % LOCK_SLOTS).collect();
+            slots.sort_unstable();
+            slots.dedup();
+            let marks = vec!["?"; slots.len()].join(", ");
+            let sql = format!(
+                "SELECT slot FROM {LOCK_TABLE} WHERE slot IN ({marks}) ORDER BY slot FOR UPDATE"
+            );
+            let want = slots.len();
+            let rows = db
+                .query_all_raw(statement(
+                    backend,
+                    &sql,
+                    slots.into_iter().map(Value::from).collect(),
+                ))
+                .await
+                .map_err(missing_lock_table)?;
+            if rows.len() != want {
+                return Err(AuditError::MissingTable {
+                    table: LOCK_TABLE,
+                    migration: LOCK_MIGRATION,
+                });
+            }
+        }
+        _ => {
+            db.execute_unprepared("UPDATE login_attempt SET status = status WHERE id = -1")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `select` a current read where the backend needs it: on MySQL/MariaDB a plain
+/// SELECT inside a REPEATABLE READ transaction reads an old snapshot and would miss
+/// rows committed by the caller that held the lock before us.
+pub(crate) fn current_read<E: sea_orm::EntityTrait>(
+    backend: DbBackend,
+    select: sea_orm::Select<E>,
+) -> sea_orm::Select<E> {
+    use sea_orm::QuerySelect;
+    if backend == DbBackend::MySql {
+        select.lock_shared()
+    } else {
+        select
+    }
+}
+
+fn missing_lock_table(err: sea_orm::DbErr) -> AuditError {
+    let msg = err.to_string();
+    if msg.contains(LOCK_TABLE) && msg.contains("doesn't exist") {
+        AuditError::MissingTable {
+            table: LOCK_TABLE,
+            migration: LOCK_MIGRATION,
+        }
+    } else {
+        AuditError::Db(err)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_placeholders_are_numbered() {
+        let s = statement(
+            DbBackend::Postgres,
+            "a = ? AND b = ?",
+            vec![1i64.into(), 2i64.into()],
+        );
+        assert_eq!(s.sql, "a = $1 AND b = $2");
+        let s = statement(DbBackend::MySql, "a = ?", vec![1i64.into()]);
+        assert_eq!(s.sql, "a = ?");
+    }
+
+    #[test]
+    fn key_hash_is_stable_and_positive() {
+        assert_eq!(key_hash("login:user:ada"), key_hash("login:user:ada"));
+        assert_ne!(key_hash("login:user:ada"), key_hash("login:user:bob"));
+        assert!(key_hash("x") >= 0);
+    }
+}
