@@ -457,6 +457,8 @@ backend_test!(async fn filters_search_and_drill_down(db) {
     };
     assert_eq!(ids("/audit/log").await, [d, c, b, a]);
     assert_eq!(ids("/audit/log?action=CREATE").await, [d, a]);
+    assert_eq!(ids("/audit/log?action=create").await, [d, a], "normalised like the writer");
+    assert_eq!(ids("/audit/log?action=NO+SUCH%0AACTION").await, Vec::<i64>::new());
     assert_eq!(ids("/audit/log?table=post").await, [b, a]);
     assert_eq!(ids("/audit/log?actor=u1").await, [c, a]);
     assert_eq!(ids("/audit/log?request_id=r2").await, [c, b]);
