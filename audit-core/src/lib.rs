@@ -73,10 +73,14 @@
 //!   askama, no JavaScript), with the application's own authorizer.
 //! - `tracing`: `SystemEventLayer`, a `tracing-subscriber` layer that records events
 //!   at or above a level as system events through the background writer.
+//! - `middleware` (off): [`middleware`], tower layers for axum and other tower stacks:
+//!   a request-context layer that attributes audited writes to the request's actor,
+//!   IP, user agent, session and request id, and a security layer that records
+//!   suspicious, slow and failing requests as `system_event` rows.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "admin")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
@@ -92,6 +96,9 @@ mod events;
 mod export;
 mod hooks;
 mod login;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 mod model;
 mod query;
 mod registry;

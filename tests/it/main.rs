@@ -34,3 +34,5 @@ mod system;
 mod history;
 // audit_summary numbers and its statement budget
 mod summary;
+// axum/tower middleware: context attribution, client IP, security events
+mod middleware;

@@ -1,0 +1,388 @@
+//! An axum service with both audit layers: every write is attributed to the request's
+//! user, IP, user agent, session and request id, and hostile, slow or failing requests
+//! become `system_event` rows.
+//!
+//! Run with `cargo run -p sea-orm-audit-examples --example axum_app` (SQLite in memory;
+//! set `DATABASE_URL=postgres://…` for PostgreSQL, `PORT` for another port than 3000,
+//! `TRUSTED_PROXIES=10.0.0.0/8,…` when it runs behind a proxy). docs/middleware.md has
+//! curl calls to try.
+//!
+//! Authentication is FAKE: the `X-User` header is believed as it is. A real service puts
+//! its own authentication layer where `fake_auth` is; the context layer only reads the
+//! `CurrentUser` extension that layer leaves behind.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::ActiveValue::Set;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectOptions, Database, IntoActiveModel, QueryOrder, QuerySelect, Schema};
+use sea_orm_audit::AtomicWrite;
+use sea_orm_audit::entity::{audit_log, system_event};
+use sea_orm_audit::middleware::{AuditContextLayer, ClientIp, SecurityLayer};
+use sea_orm_audit_migration::Migrator;
+use sea_orm_migration::MigratorTrait;
+use serde::Deserialize;
+use serde_json::json;
+
+mod project {
+    use sea_orm::entity::prelude::*;
+    use sea_orm_audit::Audited;
+    use serde::Serialize;
+
+    /// A project: audited, described in the trail by its name.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited, Serialize)]
+    #[sea_orm(table_name = "project")]
+    #[audited(repr = "name")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub description: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+mod task {
+    use sea_orm::entity::prelude::*;
+    use sea_orm_audit::Audited;
+    use serde::Serialize;
+
+    /// A task of a project: audited, described by its title.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited, Serialize)]
+    #[sea_orm(table_name = "task")]
+    #[audited(repr = "title")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub project_id: i64,
+        pub title: String,
+        pub done: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+/// Who the fake authentication says is calling.
+#[derive(Clone, Debug)]
+struct CurrentUser(String);
+
+/// FAKE authentication: believes `X-User`. Replace with real authentication.
+async fn fake_auth(mut req: Request, next: Next) -> Response {
+    let user = req
+        .headers()
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(|v| CurrentUser(v.to_owned()));
+    if let Some(user) = user {
+        req.extensions_mut().insert(user);
+    }
+    next.run(req).await
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+struct ApiError(StatusCode, String);
+
+impl From<DbErr> for ApiError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::RecordNotFound(what) => ApiError(StatusCode::NOT_FOUND, what),
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn not_found(what: &str) -> DbErr {
+    DbErr::RecordNotFound(what.to_owned())
+}
+
+#[derive(Deserialize)]
+struct ProjectIn {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskIn {
+    title: Option<String>,
+    done: Option<bool>,
+}
+
+// Each write goes through `*_atomic`, so the row and its audit entry commit together.
+
+async fn list_projects(State(db): State<DatabaseConnection>) -> ApiResult {
+    let all = project::Entity::find()
+        .order_by_asc(project::Column::Id)
+        .all(&db)
+        .await?;
+    Ok(Json(all).into_response())
+}
+
+async fn create_project(
+    State(db): State<DatabaseConnection>,
+    Json(p): Json<ProjectIn>,
+) -> ApiResult {
+    let name = p
+        .name
+        .ok_or(ApiError(StatusCode::BAD_REQUEST, "name is required".into()))?;
+    let created = project::ActiveModel {
+        name: Set(name),
+        description: Set(p.description),
+        ..Default::default()
+    }
+    .insert_atomic(&db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn get_project(State(db): State<DatabaseConnection>, Path(id): Path<i64>) -> ApiResult {
+    let p = project::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("project"))?;
+    let tasks = task::Entity::find()
+        .filter(task::Column::ProjectId.eq(id))
+        .order_by_asc(task::Column::Id)
+        .all(&db)
+        .await?;
+    Ok(Json(json!({ "project": p, "tasks": tasks })).into_response())
+}
+
+async fn update_project(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i64>,
+    Json(p): Json<ProjectIn>,
+) -> ApiResult {
+    let mut am = project::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("project"))?
+        .into_active_model();
+    if let Some(name) = p.name {
+        am.name = Set(name);
+    }
+    if let Some(d) = p.description {
+        am.description = Set(Some(d));
+    }
+    Ok(Json(am.update_atomic(&db).await?).into_response())
+}
+
+async fn delete_project(State(db): State<DatabaseConnection>, Path(id): Path<i64>) -> ApiResult {
+    let p = project::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("project"))?;
+    for t in task::Entity::find()
+        .filter(task::Column::ProjectId.eq(id))
+        .all(&db)
+        .await?
+    {
+        t.into_active_model().delete_atomic(&db).await?;
+    }
+    p.into_active_model().delete_atomic(&db).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn create_task(
+    State(db): State<DatabaseConnection>,
+    Path(project_id): Path<i64>,
+    Json(t): Json<TaskIn>,
+) -> ApiResult {
+    project::Entity::find_by_id(project_id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("project"))?;
+    let title = t.title.ok_or(ApiError(
+        StatusCode::BAD_REQUEST,
+        "title is required".into(),
+    ))?;
+    let created = task::ActiveModel {
+        project_id: Set(project_id),
+        title: Set(title),
+        done: Set(t.done.unwrap_or(false)),
+        ..Default::default()
+    }
+    .insert_atomic(&db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn update_task(
+    State(db): State<DatabaseConnection>,
+    Path(id): Path<i64>,
+    Json(t): Json<TaskIn>,
+) -> ApiResult {
+    let mut am = task::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("task"))?
+        .into_active_model();
+    if let Some(title) = t.title {
+        am.title = Set(title);
+    }
+    if let Some(done) = t.done {
+        am.done = Set(done);
+    }
+    Ok(Json(am.update_atomic(&db).await?).into_response())
+}
+
+async fn delete_task(State(db): State<DatabaseConnection>, Path(id): Path<i64>) -> ApiResult {
+    let t = task::Entity::find_by_id(id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| not_found("task"))?;
+    t.into_active_model().delete_atomic(&db).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The last 50 audit rows, newest first.
+async fn audit_trail(State(db): State<DatabaseConnection>) -> ApiResult {
+    let rows = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Id)
+        .limit(50)
+        .all(&db)
+        .await?;
+    Ok(Json(rows).into_response())
+}
+
+/// The last 50 system events (security findings, slow requests, errors), newest first.
+async fn system_events(State(db): State<DatabaseConnection>) -> ApiResult {
+    let rows = system_event::Entity::find()
+        .order_by_desc(system_event::Column::Id)
+        .limit(50)
+        .all(&db)
+        .await?;
+    Ok(Json(rows).into_response())
+}
+
+// TODO(issue 4): POST /login must record a login attempt and refuse brute force through
+// the login-attempt API of issue 4, which does not exist on this branch yet. Until it
+// lands this endpoint is a stub and records nothing.
+async fn login() -> Response {
+    not_yet("login needs the login-attempt and brute-force API (issue 4)")
+}
+
+// TODO(issue 4): GET /export must record a data export through issue 4's API, which does
+// not exist on this branch yet. Until it lands this endpoint is a stub and records nothing.
+async fn export() -> Response {
+    not_yet("export needs the data-export API (issue 4)")
+}
+
+fn not_yet(what: &str) -> Response {
+    (StatusCode::NOT_IMPLEMENTED, Json(json!({ "error": what }))).into_response()
+}
+
+/// Sleeps for the given number of milliseconds (capped at 10 s): a slow request.
+async fn slow(Path(ms): Path<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
+    "slow but done\n"
+}
+
+/// Panics: the security layer records it and the client gets a plain 500.
+async fn boom() -> &'static str {
+    panic!("the /boom handler panicked on purpose")
+}
+
+fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> Router {
+    let context = AuditContextLayer::new()
+        .actor(|parts: &axum::http::request::Parts| {
+            let user = parts.extensions.get::<CurrentUser>()?;
+            Some((user.0.clone(), user.0.clone()))
+        })
+        .client_ip(client_ip);
+    Router::new()
+        .route("/projects", get(list_projects).post(create_project))
+        .route(
+            "/projects/{id}",
+            get(get_project)
+                .patch(update_project)
+                .delete(delete_project),
+        )
+        .route("/projects/{id}/tasks", axum::routing::post(create_task))
+        .route(
+            "/tasks/{id}",
+            axum::routing::patch(update_task).delete(delete_task),
+        )
+        .route("/audit", get(audit_trail))
+        .route("/events", get(system_events))
+        .route("/login", axum::routing::post(login))
+        .route("/export", get(export))
+        .route("/slow/{ms}", get(slow))
+        .route("/boom", get(boom))
+        .with_state(db)
+        // Layers added last run first: fake_auth, then the context, then security.
+        .layer(security)
+        .layer(context)
+        .layer(middleware::from_fn(fake_auth))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
+    let mut opts = ConnectOptions::new(url.clone());
+    if url.starts_with("sqlite") {
+        // One connection: an in-memory SQLite database exists per connection.
+        opts.max_connections(1);
+    }
+    opts.sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    Migrator::up(&db, None).await?;
+    let schema = Schema::new(db.get_database_backend());
+    for stmt in [
+        schema
+            .create_table_from_entity(project::Entity)
+            .if_not_exists()
+            .to_owned(),
+        schema
+            .create_table_from_entity(task::Entity)
+            .if_not_exists()
+            .to_owned(),
+    ] {
+        db.execute(&stmt).await?;
+    }
+
+    let mut client_ip = ClientIp::new()
+        .peer_addr_with(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip()));
+    if let Ok(list) = std::env::var("TRUSTED_PROXIES") {
+        client_ip = client_ip.trust_proxies(list.split(',').filter(|s| !s.trim().is_empty()))?;
+    }
+    let security = SecurityLayer::new(db.clone()).slow_threshold(Some(Duration::from_secs(1)));
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "axum_app listening on http://{} ({})",
+        listener.local_addr()?,
+        if url.starts_with("sqlite::memory") {
+            "SQLite in memory"
+        } else {
+            url.split(':').next().unwrap_or("db")
+        }
+    );
+    axum::serve(
+        listener,
+        app(db, security, client_ip).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}
