@@ -673,3 +673,53 @@ backend_test!(async fn only_a_superuser_prunes_and_it_is_recorded(db) {
     assert_eq!(login_attempt::Entity::find().count(&db.db).await?, 1);
     Ok(())
 });
+
+backend_test!(async fn works_at_the_root_and_pages_every_list(db) {
+    for i in 0..5 {
+        login_attempt::ActiveModel {
+            username: Set(format!("user{i}")),
+            status: Set("SUCCESS".into()),
+            // Two pairs share a timestamp: the id breaks the tie.
+            created_at: Set(t(2025, 1, 1 + i / 2)),
+            ..Default::default()
+        }
+        .insert(&db.db)
+        .await?;
+    }
+    let app = admin::router(db.db.clone(), authorize, AdminOptions::new([5u8; 32]).page_size(2));
+    let home = get(&app, "/", "viewer").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("href=\"/admin.css\"") && home.body.contains("href=\"/log\""), "{}", home.body);
+    let mut uri = "/logins".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let r = get(&app, &uri, "viewer").await;
+        assert_eq!(r.status, StatusCode::OK);
+        seen.extend(
+            r.body
+                .split("href=\"/logins/")
+                .skip(1)
+                .filter_map(|s| s.split('"').next()?.parse::<i64>().ok()),
+        );
+        match next_link(&r.body) {
+            Some(next) => uri = next,
+            None => break,
+        }
+    }
+    let mut expected: Vec<i64> = login_attempt::Entity::find()
+        .order_by_desc(login_attempt::Column::CreatedAt)
+        .order_by_desc(login_attempt::Column::Id)
+        .all(&db.db)
+        .await?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(seen, expected);
+    expected.sort();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, expected, "each row once");
+    let css = get(&app, "/admin.css", "nobody").await;
+    assert_eq!(css.status, StatusCode::OK, "the stylesheet needs no access");
+    Ok(())
+});
