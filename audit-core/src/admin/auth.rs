@@ -127,6 +127,13 @@ impl fmt::Debug for AdminUser {
 }
 
 /// The future an [`Authorizer`] returns.
+///
+/// ```
+/// use sea_orm_audit::admin::{Access, AccessFuture};
+///
+/// let ready: AccessFuture<'static> = Box::pin(async { Access::NoAccess });
+/// # let _ = ready;
+/// ```
 pub type AccessFuture<'a> = Pin<Box<dyn Future<Output = Access> + Send + 'a>>;
 
 /// Maps a request to an [`Access`]; supplied by the application, which knows its own auth.
@@ -161,6 +168,18 @@ pub type AccessFuture<'a> = Pin<Box<dyn Future<Output = Access> + Send + 'a>>;
 /// ```
 pub trait Authorizer: Send + Sync + 'static {
     /// Decides what the request may do. Only the request head is available.
+    ///
+    /// ```
+    /// use axum::http::Request;
+    /// use sea_orm_audit::admin::{Access, Authorizer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let nobody = |_: &axum::http::request::Parts| Access::NoAccess;
+    /// let (parts, ()) = Request::get("/audit/log").body(()).unwrap().into_parts();
+    /// assert_eq!(nobody.authorize(&parts).await, Access::NoAccess);
+    /// # }
+    /// ```
     fn authorize<'a>(&'a self, parts: &'a Parts) -> AccessFuture<'a>;
 }
 
