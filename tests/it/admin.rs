@@ -493,7 +493,7 @@ backend_test!(async fn filters_search_and_drill_down(db) {
     let before = get(&app, "/audit/history?table=post&pk=10&at=2020-01-01T00:00", "viewer").await.body;
     assert!(before.contains("No record of this object"), "{before}");
     let deleted = get(&app, "/audit/history?table=comment&pk=7", "viewer").await.body;
-    assert!(deleted.contains("Deleted by then"), "{deleted}");
+    assert!(deleted.contains("Deleted by then; its last recorded state"), "{deleted}");
     Ok(())
 });
 

@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::AdminState;
 use super::auth::{Access, AdminUser, csrf_token, csrf_valid};
-use super::queries::{self, Cursor, ResolveOutcome, SearchIn, State as ObjState, TimeRange};
+use super::queries::{self, Cursor, ResolveOutcome, SearchIn, TimeRange};
 use super::templates::*;
-use crate::RequestContext;
 use crate::entity::{audit_log, data_export, login_attempt, system_event};
+use crate::{ObjectStatus, RequestContext};
 
 type St = State<Arc<AdminState>>;
 
@@ -737,22 +737,14 @@ pub(crate) async fn history(
         Ok(r) => r,
         Err(e) => return db_error(&v.chrome, e),
     };
-    let state_view = match queries::state_at(&rows, at) {
-        ObjState::Unknown => StateView::Unknown,
-        ObjState::Deleted => StateView::Deleted,
-        ObjState::Fields(f) => StateView::Fields(
-            f.iter()
-                .map(|(k, val)| {
-                    let shown = if val.get("masked").is_some() && val.is_object() {
-                        Val::Masked
-                    } else {
-                        Val::json(Some(val))
-                    };
-                    (k.clone(), shown)
-                })
-                .collect(),
-        ),
-    };
+    let state = queries::state_at(&rows, at);
+    let mut fields: Vec<(String, Val)> = state
+        .fields
+        .iter()
+        .map(|(k, val)| (k.clone(), Val::json(Some(val))))
+        .chain(state.masked.iter().map(|k| (k.clone(), Val::Masked)))
+        .collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
     let truncated = rows.len() as u64 >= queries::HISTORY_LIMIT;
     let timeline = rows
         .iter()
@@ -782,7 +774,9 @@ pub(crate) async fn history(
             at_label: when(at),
             table,
             pk,
-            state: state_view,
+            recorded: state.status != ObjectStatus::NotRecorded,
+            deleted: state.status == ObjectStatus::Deleted,
+            fields,
             timeline,
             truncated,
         },

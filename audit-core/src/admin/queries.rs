@@ -15,7 +15,8 @@
 //! - `audit_summary` covers `audit_log` for one window (up to three queries per window);
 //!   the dashboard needs four tables over three windows, one grouped query per table;
 //! - `state_at` rebuilds a typed `Model` and needs the entity type, while the history
-//!   page only has a table name and key text, so [`state_at`] replays the JSON here.
+//!   page only has a table name and key text: [`state_at`] here calls the same replay
+//!   (`query::history::replay_json`) on the rows it already read for the timeline.
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
@@ -27,7 +28,7 @@ use sea_orm::{
 use serde_json::{Map, Value as Json};
 
 use crate::entity::{audit_log, data_export, login_attempt, system_event};
-use crate::{AuditEntry, AuditError, AuditQuery, RequestContext, write_entries};
+use crate::{AuditEntry, AuditError, AuditQuery, ObjectStatus, RequestContext, write_entries};
 
 /// A position in a list ordered by `(created_at, id)` descending: the last row shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,41 +307,42 @@ pub(crate) async fn history(
 
 /// What the trail says about an object at a point in time.
 #[derive(Debug, PartialEq)]
-pub(crate) enum State {
-    /// No row at or before the time: the object did not exist yet (or is not audited).
-    Unknown,
-    /// Deleted by then.
-    Deleted,
-    /// Its fields; a masked field is `{"masked": true}`, and fields never recorded (excluded)
-    /// are simply absent.
-    Fields(Map<String, Json>),
+pub(crate) struct State {
+    /// Existed, deleted (then `fields` is the state just before), or nothing recorded.
+    pub(crate) status: ObjectStatus,
+    /// The recorded values, field by field.
+    pub(crate) fields: Map<String, Json>,
+    /// Fields the trail mentions but holds no value for (masked), sorted.
+    pub(crate) masked: Vec<String>,
 }
 
-/// Replays the CREATE/UPDATE/DELETE rows of `rows` (oldest first) up to `when`.
+/// Replays the rows of one object (oldest first) up to `when`, inclusive, with the
+/// time-travel API's own replay, so the viewer and `state_at` never disagree.
 pub(crate) fn state_at(rows: &[audit_log::Model], when: DateTime<Utc>) -> State {
-    let mut state = State::Unknown;
-    for row in rows.iter().filter(|r| r.created_at <= when) {
-        let changes = row.changes.as_ref().and_then(Json::as_object);
-        match row.action.as_str() {
-            "DELETE" => state = State::Deleted,
-            "CREATE" | "UPDATE" => {
-                let mut fields = match (&state, row.action.as_str()) {
-                    (State::Fields(f), "UPDATE") => f.clone(),
-                    _ => Map::new(),
-                };
-                for (name, change) in changes.into_iter().flatten() {
-                    if change.get("masked").is_some() {
-                        fields.insert(name.clone(), change.clone());
-                    } else if let Some(new) = change.get("new") {
-                        fields.insert(name.clone(), new.clone());
-                    }
-                }
-                state = State::Fields(fields);
-            }
-            _ => {}
-        }
+    let upto: Vec<audit_log::Model> = rows
+        .iter()
+        .filter(|r| r.created_at <= when)
+        .filter(|r| matches!(r.action.as_str(), "CREATE" | "UPDATE" | "DELETE"))
+        .cloned()
+        .collect();
+    let (status, fields, _) = crate::query::history::replay_json(&upto);
+    let mut masked: Vec<String> = upto
+        .iter()
+        .filter_map(|r| r.changes.as_ref().and_then(Json::as_object))
+        .flat_map(|c| c.keys())
+        .filter(|k| !fields.contains_key(*k))
+        .cloned()
+        .collect();
+    masked.sort();
+    masked.dedup();
+    if status == ObjectStatus::NotRecorded {
+        masked.clear();
     }
-    state
+    State {
+        status,
+        fields,
+        masked,
+    }
 }
 
 // === login_attempt, data_export, system_event ===
@@ -750,15 +752,14 @@ mod tests {
             row("DELETE", 30, json!({"a": {"old": 2}})),
         ];
         let t = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();
-        assert_eq!(state_at(&rows, t(5)), State::Unknown);
-        let State::Fields(f) = state_at(&rows, t(15)) else {
-            panic!("fields")
-        };
-        assert_eq!(Json::Object(f), json!({"a": 1, "s": {"masked": true}}));
-        let State::Fields(f) = state_at(&rows, t(20)) else {
-            panic!("fields")
-        };
-        assert_eq!(f["a"], json!(2));
-        assert_eq!(state_at(&rows, t(31)), State::Deleted);
+        assert_eq!(state_at(&rows, t(5)).status, ObjectStatus::NotRecorded);
+        let at15 = state_at(&rows, t(15));
+        assert_eq!(at15.status, ObjectStatus::Exists);
+        assert_eq!(Json::Object(at15.fields), json!({"a": 1}));
+        assert_eq!(at15.masked, ["s"]);
+        assert_eq!(state_at(&rows, t(20)).fields["a"], json!(2));
+        let gone = state_at(&rows, t(31));
+        assert_eq!(gone.status, ObjectStatus::Deleted);
+        assert_eq!(gone.fields["a"], json!(2), "the state just before deletion");
     }
 }

@@ -296,14 +296,6 @@ pub(crate) struct TimelineEntry {
     pub(crate) summary: String,
 }
 
-/// The state shown on the history page.
-#[derive(Clone, Debug)]
-pub(crate) enum StateView {
-    Unknown,
-    Deleted,
-    Fields(Vec<(String, Val)>),
-}
-
 /// An object's history: its state at a chosen time, and its timeline.
 #[derive(Template)]
 #[template(path = "admin/history.html")]
@@ -315,7 +307,11 @@ pub(crate) struct HistoryPage {
     pub(crate) pk: String,
     pub(crate) at: String,
     pub(crate) at_label: String,
-    pub(crate) state: StateView,
+    /// Whether any CREATE/UPDATE/DELETE row was at or before the time.
+    pub(crate) recorded: bool,
+    /// Deleted by then (`fields` is then the state just before).
+    pub(crate) deleted: bool,
+    pub(crate) fields: Vec<(String, Val)>,
     pub(crate) timeline: Vec<TimelineEntry>,
     pub(crate) truncated: bool,
 }
