@@ -362,13 +362,13 @@ async fn steps(b: &Browser, base: &str, shots: &std::path::Path, db: &TestDb) ->
     b.wait_title("Audit log").await?;
     assert!(b.url().await?.contains("after="));
     let page2 = b.texts("table.list tbody td:nth-child(4)").await?;
+    shot("log-page-2").await?;
     b.click_nav("a.next").await?;
     let page3 = b.texts("table.list tbody td:nth-child(4)").await?;
     assert!(b.find_all("a.next").await?.is_empty(), "no page 4");
     let all: Vec<String> = page1.iter().chain(&page2).chain(&page3).cloned().collect();
     let want: Vec<String> = (0..25).rev().map(|i| format!("Invoice #{i}")).collect();
     assert_eq!(all, want, "pages 1-3 in order, nothing skipped or repeated");
-    shot("log-page-2").await.ok();
     say("paged forward 10 + 10 + 5 rows: every invoice once, newest first");
 
     // Open a diff: the hostile article's UPDATE entry from the fixtures.
