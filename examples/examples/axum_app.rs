@@ -358,7 +358,9 @@ async fn admin_login(axum::extract::Form(form): axum::extract::Form<LoginForm>) 
         .into_response()
 }
 
-fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> Router {
+/// The whole service; `pub(crate)` because the admin browser test
+/// (`tests/it/admin_e2e.rs`) includes this file as a module and serves it.
+pub(crate) fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> Router {
     let context = AuditContextLayer::new()
         .actor(|parts: &axum::http::request::Parts| {
             let user = parts.extensions.get::<CurrentUser>()?;
@@ -402,17 +404,9 @@ fn admin_options() -> AdminOptions {
     AdminOptions::new(secret).redirect_no_access("/admin-login")
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
-    let mut opts = ConnectOptions::new(url.clone());
-    if url.starts_with("sqlite") {
-        // One connection: an in-memory SQLite database exists per connection.
-        opts.max_connections(1);
-    }
-    opts.sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    Migrator::up(&db, None).await?;
+/// The audit tables and the example's own.
+pub(crate) async fn create_tables(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await?;
     let schema = Schema::new(db.get_database_backend());
     for stmt in [
         schema
@@ -426,6 +420,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         db.execute(&stmt).await?;
     }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
+    let mut opts = ConnectOptions::new(url.clone());
+    if url.starts_with("sqlite") {
+        // One connection: an in-memory SQLite database exists per connection.
+        opts.max_connections(1);
+    }
+    opts.sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    create_tables(&db).await?;
 
     let mut client_ip = ClientIp::new()
         .peer_addr_with(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip()));

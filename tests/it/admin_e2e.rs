@@ -475,3 +475,163 @@ async fn steps(b: &Browser, base: &str, shots: &std::path::Path, db: &TestDb) ->
     say("RESOLVE (Vera Viewer) and PRUNE (Sam Super) are in the audit log");
     Ok(())
 }
+
+// === the example service ===
+
+/// `examples/examples/axum_app.rs` itself, compiled into this test so the browser drives
+/// the example's real router: its fake auth, both middleware layers, the admin at `/admin`.
+#[path = "../../examples/examples/axum_app.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod axum_app;
+
+#[test]
+fn example_service_admin_in_headless_chromium() {
+    if find_browser().is_none() {
+        if ci() {
+            panic!("chromium/chromedriver not found under CI=true");
+        }
+        say(
+            "!!!!!!!!!! SKIPPING the example-service browser test: chromium or chromedriver not found.",
+        );
+        return;
+    }
+    fn boxed(db: Arc<TestDb>) -> BoxFuture<TestResult> {
+        Box::pin(drive_example(db))
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(16 * 1024 * 1024)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(sea_orm_audit_tests::run(
+        Backend::Sqlite,
+        "it::admin_e2e::example_service_admin_in_headless_chromium",
+        boxed,
+    ));
+}
+
+async fn drive_example(db: Arc<TestDb>) -> TestResult {
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+    use sea_orm_audit::middleware::{ClientIp, SecurityLayer};
+    use tower::ServiceExt;
+
+    let (chrome, driver) = find_browser().ok_or("browser vanished")?;
+    axum_app::create_tables(&db.db).await?;
+    let client_ip = ClientIp::new()
+        .peer_addr_with(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip()));
+    let app = axum_app::app(db.db.clone(), SecurityLayer::new(db.db.clone()), client_ip);
+
+    // The payload goes in through the example's JSON API, as an audited project's name.
+    let created = app
+        .clone()
+        .oneshot(
+            Request::post("/projects")
+                .header("x-user", "mallory")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    serde_json::json!({ "name": PAYLOAD }).to_string(),
+                ))?,
+        )
+        .await?;
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .into_future(),
+    );
+    say(&format!(
+        "example service (examples/examples/axum_app.rs) on {base}, admin at {base}/admin"
+    ));
+    let b = Arc::new(Browser::start(&chrome, &driver).await?);
+    let outcome = tokio::spawn({
+        let (b, db) = (Arc::clone(&b), Arc::clone(&db));
+        async move { example_steps(&b, &base, &db).await }
+    })
+    .await;
+    if let Ok(b) = Arc::try_unwrap(b) {
+        b.close().await;
+    }
+    server.abort();
+    match outcome {
+        Ok(result) => result,
+        Err(join) => match join.try_into_panic() {
+            Ok(p) => std::panic::resume_unwind(p),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+async fn example_steps(b: &Browser, base: &str, db: &TestDb) -> TestResult {
+    // No session: the example redirects to its sign-in form.
+    b.goto(&format!("{base}/admin")).await?;
+    b.wait_title("Sign in").await?;
+    b.type_into("input[name=user]", "ada").await?;
+    b.click_nav("form button").await?;
+    b.wait_title("Dashboard · Audit").await?;
+    say("example: redirected to /admin-login, signed in as ada (viewer)");
+
+    b.goto(&format!("{base}/admin/log?table=project")).await?;
+    let objects = b
+        .texts("table.list tbody tr:first-child td:nth-child(4)")
+        .await?;
+    assert!(objects[0].starts_with(&PAYLOAD[..70]), "{objects:?}");
+    assert_no_xss(b, "example log list").await?;
+    b.click_nav("table.list tbody tr:first-child td:first-child a")
+        .await?;
+    b.wait_title("Audit entry #").await?;
+    assert_no_xss(b, "example entry detail").await?;
+    let actor = b.texts("table.fields tr:nth-child(8) td").await?;
+    assert_eq!(
+        actor,
+        ["mallory"],
+        "attributed by the example's context layer"
+    );
+    say("example: the project named with the XSS payload shows as text, attributed to mallory");
+
+    b.goto(&format!("{base}/admin/prune")).await?;
+    assert_eq!(b.title().await?, "Forbidden · Audit");
+
+    b.clear_cookies().await?;
+    b.goto(&format!("{base}/admin-login")).await?;
+    b.type_into("input[name=user]", "admin").await?;
+    b.click_nav("form button").await?;
+    b.wait_title("Dashboard · Audit").await?;
+    b.goto(&format!("{base}/admin/prune?before=2999-01-01"))
+        .await?;
+    let confirm = b.texts("form.danger button").await?;
+    assert!(confirm[0].starts_with("Delete "), "{confirm:?}");
+    b.click_nav("form.danger button").await?;
+    b.wait_title("Pruned · Audit").await?;
+    let prune = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("PRUNE"))
+        .one(&db.db)
+        .await?
+        .ok_or("no PRUNE row")?;
+    assert_eq!(prune.actor_name.as_deref(), Some("admin"));
+    assert_eq!(
+        prune.ip_address.as_deref(),
+        Some("127.0.0.1"),
+        "IP from the context layer"
+    );
+    assert!(
+        prune.request_id.is_some(),
+        "request id from the context layer"
+    );
+    say(&format!(
+        "example: viewer refused on /admin/prune; admin pruned ({}); PRUNE row by admin from {} in request {}",
+        confirm[0],
+        prune.ip_address.as_deref().unwrap_or_default(),
+        prune.request_id.as_deref().unwrap_or_default()
+    ));
+    Ok(())
+}
