@@ -70,6 +70,8 @@
 //!
 //! ## Feature flags
 //! - `derive` (default): re-exports `#[derive(Audited)]` from `sea-orm-audit-derive`.
+//! - `admin` (off): [`admin::router`], a read-only web console over the audit tables (axum +
+//!   askama, no JavaScript), with the application's own authorizer.
 //! - `middleware` (off): [`middleware`], tower layers for axum and other tower stacks:
 //!   a request-context layer that attributes audited writes to the request's actor,
 //!   IP, user agent, session and request id, and a security layer that records
@@ -82,6 +84,9 @@
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 mod atomic;
 mod backend;
 mod config;

@@ -75,6 +75,7 @@ mod m20261127_000002_create_login_attempt;
 mod m20261127_000003_create_data_export;
 mod m20261127_000004_create_system_event;
 mod m20261127_000005_create_audit_lock;
+mod m20261127_000006_add_audit_log_search_indexes;
 
 /// Name of the migration that creates `audit_log`, as recorded in the migration table.
 ///
@@ -94,6 +95,8 @@ pub const CREATE_SYSTEM_EVENT: &str = "m20261127_000004_create_system_event";
 /// Name of the migration that creates `audit_lock`, the lock rows brute-force protection
 /// uses on MySQL/MariaDB.
 pub const CREATE_AUDIT_LOCK: &str = "m20261127_000005_create_audit_lock";
+/// Name of the migration that adds the `audit_log` indexes used by prefix and primary-key search.
+pub const ADD_AUDIT_LOG_SEARCH_INDEXES: &str = "m20261127_000006_add_audit_log_search_indexes";
 
 /// Table in which the standalone [`Migrator`] records the migrations it applied.
 ///
@@ -128,6 +131,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261127_000003_create_data_export::Migration),
         Box::new(m20261127_000004_create_system_event::Migration),
         Box::new(m20261127_000005_create_audit_lock::Migration),
+        Box::new(m20261127_000006_add_audit_log_search_indexes::Migration),
     ]
 }
 
@@ -221,7 +225,8 @@ mod tests {
                 CREATE_LOGIN_ATTEMPT,
                 CREATE_DATA_EXPORT,
                 CREATE_SYSTEM_EVENT,
-                CREATE_AUDIT_LOCK
+                CREATE_AUDIT_LOCK,
+                ADD_AUDIT_LOG_SEARCH_INDEXES
             ]
         );
         assert_eq!(CREATE_AUDIT_LOG, "m20261127_000001_create_audit_log");
@@ -261,6 +266,14 @@ mod tests {
                 assert!(name.len() <= 63, "{name}");
                 names.push(name.to_owned());
             }
+        }
+        for index in m20261127_000006_add_audit_log_search_indexes::create_indexes() {
+            let name = index.get_index_spec().get_name().unwrap_or_default();
+            assert!(
+                name.starts_with("idx_audit_log_") && name.len() <= 63,
+                "{name}"
+            );
+            names.push(name.to_owned());
         }
         let count = names.len();
         names.sort();

@@ -7,9 +7,14 @@
 //! `TRUSTED_PROXIES=10.0.0.0/8,…` when it runs behind a proxy). docs/middleware.md has
 //! curl calls to try.
 //!
-//! Authentication is FAKE: the `X-User` header is believed as it is. A real service puts
-//! its own authentication layer where `fake_auth` is; the context layer only reads the
-//! `CurrentUser` extension that layer leaves behind.
+//! Authentication is FAKE: the `X-User` header (or, for browsers, the `demo_user` cookie
+//! that the form at `/admin-login` sets) is believed as it is. A real service puts its own
+//! authentication layer where `fake_auth` is; the context layer and the admin viewer only
+//! read the `CurrentUser` extension that layer leaves behind.
+//!
+//! The admin viewer (feature `admin`) is mounted at `/admin`: open
+//! <http://127.0.0.1:3000/admin-login>, sign in as `admin` (superuser) or any other name
+//! (viewer). Set `ADMIN_SECRET` (at least 16 bytes) to key its CSRF tokens.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use axum::{Json, Router};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectOptions, Database, IntoActiveModel, QueryOrder, QuerySelect, Schema};
+use sea_orm_audit::admin::{self, Access, AdminOptions, AdminUser};
 use sea_orm_audit::entity::{audit_log, system_event};
 use sea_orm_audit::middleware::{AuditContextLayer, ClientIp, SecurityLayer};
 use sea_orm_audit::{
@@ -81,10 +87,17 @@ struct CurrentUser(String);
 
 /// FAKE authentication: believes `X-User`. Replace with real authentication.
 async fn fake_auth(mut req: Request, next: Next) -> Response {
-    let user = req
-        .headers()
+    let headers = req.headers();
+    let cookie = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("demo_user="));
+    let user = headers
         .get("x-user")
         .and_then(|v| v.to_str().ok())
+        .or(cookie)
         .filter(|v| !v.is_empty())
         .map(|v| CurrentUser(v.to_owned()));
     if let Some(user) = user {
@@ -362,7 +375,54 @@ async fn boom() -> &'static str {
     panic!("the /boom handler panicked on purpose")
 }
 
-fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> Router {
+// === the admin viewer ===
+
+/// Who may use the admin viewer: the FAKE user named `admin` is a superuser, any other
+/// signed-in user a viewer, nobody else gets in. A real service decides from its own roles.
+fn admin_access(parts: &axum::http::request::Parts) -> Access {
+    match parts.extensions.get::<CurrentUser>() {
+        Some(CurrentUser(name)) if name == "admin" => {
+            Access::Superuser(AdminUser::new(name.as_str(), name.as_str()).session(name.as_str()))
+        }
+        Some(CurrentUser(name)) => {
+            Access::Viewer(AdminUser::new(name.as_str(), name.as_str()).session(name.as_str()))
+        }
+        None => Access::NoAccess,
+    }
+}
+
+const LOGIN_FORM: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+<body><h1>Sign in (FAKE)</h1><form method="post" action="/admin-login">
+<label>User name <input name="user" required></label> <button type="submit">Sign in</button>
+</form><p>"admin" is a superuser, any other name a viewer.</p></body></html>"#;
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+/// FAKE sign-in for browsers: puts the name in a cookie that `fake_auth` believes.
+async fn admin_login(axum::extract::Form(form): axum::extract::Form<LoginForm>) -> Response {
+    let user: String = form
+        .user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    let cookie = format!("demo_user={user}; Path=/; HttpOnly; SameSite=Lax");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (axum::http::header::SET_COOKIE, cookie),
+            (axum::http::header::LOCATION, "/admin".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// The whole service; `pub(crate)` because the admin browser test
+/// (`tests/it/admin_e2e.rs`) includes this file as a module and serves it.
+pub(crate) fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> Router {
     let context = AuditContextLayer::new()
         .actor(|parts: &axum::http::request::Parts| {
             let user = parts.extensions.get::<CurrentUser>()?;
@@ -388,24 +448,27 @@ fn app(db: DatabaseConnection, security: SecurityLayer, client_ip: ClientIp) -> 
         .route("/export", get(export))
         .route("/slow/{ms}", get(slow))
         .route("/boom", get(boom))
-        .with_state(db)
+        .route(
+            "/admin-login",
+            get(|| async { axum::response::Html(LOGIN_FORM) }).post(admin_login),
+        )
+        .with_state(db.clone())
+        .nest("/admin", admin::router(db, admin_access, admin_options()))
         // Layers added last run first: fake_auth, then the context, then security.
         .layer(security)
         .layer(context)
         .layer(middleware::from_fn(fake_auth))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
-    let mut opts = ConnectOptions::new(url.clone());
-    if url.starts_with("sqlite") {
-        // One connection: an in-memory SQLite database exists per connection.
-        opts.max_connections(1);
-    }
-    opts.sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    Migrator::up(&db, None).await?;
+fn admin_options() -> AdminOptions {
+    let secret = std::env::var("ADMIN_SECRET")
+        .unwrap_or_else(|_| "demo secret, set ADMIN_SECRET instead".to_owned());
+    AdminOptions::new(secret).redirect_no_access("/admin-login")
+}
+
+/// The audit tables and the example's own.
+pub(crate) async fn create_tables(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await?;
     let schema = Schema::new(db.get_database_backend());
     for stmt in [
         schema
@@ -419,6 +482,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         db.execute(&stmt).await?;
     }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
+    let mut opts = ConnectOptions::new(url.clone());
+    if url.starts_with("sqlite") {
+        // One connection: an in-memory SQLite database exists per connection.
+        opts.max_connections(1);
+    }
+    opts.sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    create_tables(&db).await?;
 
     let mut client_ip = ClientIp::new()
         .peer_addr_with(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip()));

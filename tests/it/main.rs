@@ -18,8 +18,10 @@ mod guard;
 mod user_hooks;
 // every other write path, through the auditing connection
 mod bulk;
-// axum/tower middleware: context attribution, client IP, security events
-mod middleware;
+// the admin viewer through its router: pages, escaping, permissions, CSRF, writes
+mod admin;
+// the admin viewer in headless Chromium through chromedriver
+mod admin_e2e;
 // manual entries, VIEW and action validation
 mod events;
 // sign-ins, brute-force locks and their windows, concurrent failures
@@ -32,3 +34,5 @@ mod system;
 mod history;
 // audit_summary numbers and its statement budget
 mod summary;
+// axum/tower middleware: context attribution, client IP, security events
+mod middleware;

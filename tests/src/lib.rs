@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 pub mod fixtures;
+pub mod webdriver;
 
 use std::future::Future;
 use std::io::Write;

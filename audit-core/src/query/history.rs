@@ -176,11 +176,12 @@ where
     Ok(replay::<M>(&rows))
 }
 
-fn replay<M>(rows: &[audit_log::Model]) -> StateAt<M>
-where
-    M: AuditedModel,
-    <Entity<M> as EntityTrait>::ActiveModel: TryIntoModel<M>,
-{
+/// The JSON half of [`state_at`]: replays CREATE/UPDATE/DELETE rows (oldest first) into
+/// the status, the known column values and the id of the last row applied. The admin
+/// viewer, which has a table name and key text but no entity type, calls this directly.
+pub(crate) fn replay_json(
+    rows: &[audit_log::Model],
+) -> (ObjectStatus, Map<String, Json>, Option<i64>) {
     let mut status = ObjectStatus::NotRecorded;
     let mut state = Map::new();
     let mut last = None;
@@ -217,6 +218,15 @@ where
         }
         last = Some(row.id);
     }
+    (status, state, last)
+}
+
+fn replay<M>(rows: &[audit_log::Model]) -> StateAt<M>
+where
+    M: AuditedModel,
+    <Entity<M> as EntityTrait>::ActiveModel: TryIntoModel<M>,
+{
+    let (status, state, last) = replay_json(rows);
     let mut missing = Vec::new();
     let mut am = <Entity<M> as EntityTrait>::ActiveModel::default();
     for col in <Entity<M> as EntityTrait>::Column::iter() {
