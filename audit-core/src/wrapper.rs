@@ -255,6 +255,39 @@ enum Outcome {
     All(Vec<QueryResult>),
 }
 
+// Each flow answers in the shape of the call it was given; these unwrap that shape.
+impl Outcome {
+    fn mismatch() -> DbErr {
+        DbErr::Custom(format!(
+            "{}outcome does not match the call",
+            crate::error::ERROR_PREFIX
+        ))
+    }
+
+    fn exec(self) -> Result<ExecResult, DbErr> {
+        match self {
+            Outcome::Exec(r) => Ok(r),
+            _ => Err(Self::mismatch()),
+        }
+    }
+
+    fn one(self) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Outcome::One(r) => Ok(r),
+            Outcome::All(rows) => Ok(rows.into_iter().next()),
+            Outcome::Exec(_) => Err(Self::mismatch()),
+        }
+    }
+
+    fn all(self) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Outcome::All(r) => Ok(r),
+            Outcome::One(r) => Ok(r.into_iter().collect()),
+            Outcome::Exec(_) => Err(Self::mismatch()),
+        }
+    }
+}
+
 struct Plan {
     auditor: Arc<dyn TableAuditor>,
     scan: Scan,
@@ -711,34 +744,24 @@ macro_rules! impl_connection {
             }
 
             async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-                match self.run(stmt, Call::Execute, Origin::Raw).await? {
-                    Outcome::Exec(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::Execute, Origin::Raw).await?.exec()
             }
 
             async fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<ExecResult, DbErr> {
                 let stmt = stmt.build(&self.get_database_backend());
-                match self.run(stmt, Call::Execute, Origin::Typed).await? {
-                    Outcome::Exec(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::Execute, Origin::Typed).await?.exec()
             }
 
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
                 let stmt = Statement::from_string(self.get_database_backend(), sql);
                 self.before_statement(sql).await?;
-                if let Decision::Pass = decide(&stmt, Origin::Raw)? {
-                    return self.inner.execute_unprepared(sql).await;
-                }
-                Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into()))
+                // Raw SQL is never audited row by row: `decide` passes it or refuses it.
+                decide(&stmt, Origin::Raw)?;
+                self.inner.execute_unprepared(sql).await
             }
 
             async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-                match self.run(stmt, Call::One, Origin::Raw).await? {
-                    Outcome::One(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::One, Origin::Raw).await?.one()
             }
 
             async fn query_one<S: StatementBuilder>(
@@ -746,17 +769,11 @@ macro_rules! impl_connection {
                 stmt: &S,
             ) -> Result<Option<QueryResult>, DbErr> {
                 let stmt = stmt.build(&self.get_database_backend());
-                match self.run(stmt, Call::One, Origin::Typed).await? {
-                    Outcome::One(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::One, Origin::Typed).await?.one()
             }
 
             async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-                match self.run(stmt, Call::All, Origin::Raw).await? {
-                    Outcome::All(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::All, Origin::Raw).await?.all()
             }
 
             async fn query_all<S: StatementBuilder>(
@@ -764,10 +781,7 @@ macro_rules! impl_connection {
                 stmt: &S,
             ) -> Result<Vec<QueryResult>, DbErr> {
                 let stmt = stmt.build(&self.get_database_backend());
-                match self.run(stmt, Call::All, Origin::Typed).await? {
-                    Outcome::All(r) => Ok(r),
-                    _ => Err(DbErr::Custom("sea-orm-audit: unexpected outcome".into())),
-                }
+                self.run(stmt, Call::All, Origin::Typed).await?.all()
             }
 
             fn support_returning(&self) -> bool {

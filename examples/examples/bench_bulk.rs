@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, Schema, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Schema,
+    TransactionTrait,
+};
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditedConnection, without_audit};
 use sea_orm_audit_migration::Migrator;
@@ -69,56 +72,38 @@ enum Op {
     DeleteMany,
 }
 
+/// The bulk statement under test; the same for both variants.
+async fn statement<C: ConnectionTrait>(db: &C, op: Op) -> Result<u64> {
+    Ok(match op {
+        Op::UpdateMany => {
+            article::Entity::update_many()
+                .col_expr(
+                    article::Column::Views,
+                    Expr::col(article::Column::Views).add(1),
+                )
+                .col_expr(article::Column::Published, Expr::value(true))
+                .exec(db)
+                .await?
+                .rows_affected
+        }
+        Op::DeleteMany => article::Entity::delete_many().exec(db).await?.rows_affected,
+    })
+}
+
 async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result<Duration> {
     seed(db, n).await?;
     audit_log::Entity::delete_many().exec(db).await?;
     let t = Instant::now();
     let affected = if audited {
         let txn = AuditedConnection::new(db.clone()).begin().await?;
-        let res = match op {
-            Op::UpdateMany => {
-                article::Entity::update_many()
-                    .col_expr(
-                        article::Column::Views,
-                        Expr::col(article::Column::Views).add(1),
-                    )
-                    .col_expr(article::Column::Published, Expr::value(true))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected
-            }
-            Op::DeleteMany => {
-                article::Entity::delete_many()
-                    .exec(&txn)
-                    .await?
-                    .rows_affected
-            }
-        };
+        let n = statement(&txn, op).await?;
         txn.commit().await?;
-        res
+        n
     } else {
         let txn = db.begin().await?;
-        let res = match op {
-            Op::UpdateMany => {
-                article::Entity::update_many()
-                    .col_expr(
-                        article::Column::Views,
-                        Expr::col(article::Column::Views).add(1),
-                    )
-                    .col_expr(article::Column::Published, Expr::value(true))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected
-            }
-            Op::DeleteMany => {
-                article::Entity::delete_many()
-                    .exec(&txn)
-                    .await?
-                    .rows_affected
-            }
-        };
+        let n = statement(&txn, op).await?;
         txn.commit().await?;
-        res
+        n
     };
     let elapsed = t.elapsed();
     if affected != n as u64 {
