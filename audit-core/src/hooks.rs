@@ -149,9 +149,9 @@ where
         let Some((old, new)) = update_returning_both(&am, db).await? else {
             return Ok(am);
         };
-        return record_update(am, db, plan, old, new).await;
+        return record_update(db, plan, old, new).await;
     }
-    let Some(old) = select.lock_exclusive().one(db).await? else {
+    let Some(old) = select.clone().lock_exclusive().one(db).await? else {
         // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
         return Ok(am);
     };
@@ -165,22 +165,12 @@ where
         Entity::<A>::update(am.clone())
             .exec_without_returning(db)
             .await?;
-        find_by_key(&am)
-            .ok_or(DbErr::RecordNotUpdated)?
-            .one(db)
-            .await?
-            .ok_or(DbErr::RecordNotUpdated)?
+        select.one(db).await?.ok_or(DbErr::RecordNotUpdated)?
     };
-    record_update(am, db, plan, old, new).await
+    record_update(db, plan, old, new).await
 }
 
-async fn record_update<A, C>(
-    _am: A,
-    db: &C,
-    plan: Plan,
-    old: Model<A>,
-    new: Model<A>,
-) -> Result<A, DbErr>
+async fn record_update<A, C>(db: &C, plan: Plan, old: Model<A>, new: Model<A>) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + Send,
     Model<A>: AuditedModel + IntoActiveModel<A>,
