@@ -6,8 +6,18 @@
 //! Plain is SeaORM on a plain `DatabaseConnection`; audited is the same statement
 //! through `AuditedTransaction`, which writes one `audit_log` row per affected object.
 //! Each repeat runs both variants in alternating order in a fresh transaction, verifies
-//! the audit rows it wrote and prints the median ratio audited/plain per statement.
+//! the audit rows it wrote and prints the median ratio audited/plain per statement,
+//! then where the audited time went: statement time by kind (SeaORM's metric
+//! callback) and the rest, spent in Rust building images, diffs and audit rows.
+//!
+//! A last column measures what no client-side audit can beat: the database alone
+//! writing one full-image audit row per article (`INSERT INTO audit_log ... SELECT ...
+//! FROM bulk_article`, JSON built in SQL, rolled back), plus the plain statement, over
+//! the plain statement. It is the cost of the rows and of `audit_log`'s indexes,
+//! with no round trip and no Rust.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sea_orm::ActiveValue::Set;
@@ -44,6 +54,35 @@ mod article {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Statement time by kind while a measured variant runs; `None` outside of one.
+static STATEMENTS: Mutex<Option<BTreeMap<String, (u32, Duration)>>> = Mutex::new(None);
+
+fn on_statement(info: &sea_orm::metric::Info<'_>) {
+    let mut guard = STATEMENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(map) = guard.as_mut() {
+        let sql = info.statement.sql.trim_start();
+        let word = sql.split_whitespace().next().unwrap_or("?").to_uppercase();
+        let kind = if sql.contains("audit_log") {
+            format!("{word} audit_log")
+        } else if sql.contains("FOR UPDATE") {
+            format!("{word}..FOR UPDATE")
+        } else if sql.contains(" RETURNING ") {
+            format!("{word}..RETURNING")
+        } else {
+            word
+        };
+        let e = map.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += info.elapsed;
+    }
+}
+
+/// One measured run: its wall time and, by statement kind, count and time.
+struct Sample {
+    wall: Duration,
+    statements: BTreeMap<String, (u32, Duration)>,
+}
 
 async fn seed(db: &DatabaseConnection, n: usize) -> Result<()> {
     without_audit(async {
@@ -90,9 +129,57 @@ async fn statement<C: ConnectionTrait>(db: &C, op: Op) -> Result<u64> {
     })
 }
 
-async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result<Duration> {
+/// The database alone writing one DELETE-shaped audit row per article.
+fn in_database_audit_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
+             SELECT 'DELETE', 'bulk_article', CAST(id AS text), title, jsonb_build_object(\
+             'id', jsonb_build_object('old', id), 'title', jsonb_build_object('old', title), \
+             'body', jsonb_build_object('old', body), 'views', jsonb_build_object('old', views), \
+             'published', jsonb_build_object('old', published)), 'bench_bulk::article', now() \
+             FROM bulk_article"
+        }
+        DbBackend::MySql => {
+            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
+             SELECT 'DELETE', 'bulk_article', CAST(id AS CHAR), title, JSON_OBJECT(\
+             'id', JSON_OBJECT('old', id), 'title', JSON_OBJECT('old', title), \
+             'body', JSON_OBJECT('old', body), 'views', JSON_OBJECT('old', views), \
+             'published', JSON_OBJECT('old', published = 1)), 'bench_bulk::article', UTC_TIMESTAMP(6) \
+             FROM bulk_article"
+        }
+        _ => {
+            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
+             SELECT 'DELETE', 'bulk_article', CAST(id AS TEXT), title, json_object(\
+             'id', json_object('old', id), 'title', json_object('old', title), \
+             'body', json_object('old', body), 'views', json_object('old', views), \
+             'published', json_object('old', json(CASE published WHEN 0 THEN 'false' ELSE 'true' END))), \
+             'bench_bulk::article', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM bulk_article"
+        }
+    }
+}
+
+/// Time of [`in_database_audit_sql`] over `n` seeded articles, in a rolled-back
+/// transaction; checks it wrote `n` rows.
+async fn in_database(db: &DatabaseConnection, n: usize) -> Result<Duration> {
+    seed(db, n).await?;
+    let txn = db.begin().await?;
+    let t = Instant::now();
+    let res = txn
+        .execute_unprepared(in_database_audit_sql(db.get_database_backend()))
+        .await?;
+    let elapsed = t.elapsed();
+    txn.rollback().await?;
+    if res.rows_affected() != n as u64 {
+        return Err(format!("in-database audit wrote {} rows", res.rows_affected()).into());
+    }
+    Ok(elapsed)
+}
+
+async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result<Sample> {
     seed(db, n).await?;
     audit_log::Entity::delete_many().exec(db).await?;
+    *STATEMENTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(BTreeMap::new());
     let t = Instant::now();
     let affected = if audited {
         let txn = AuditedConnection::new(db.clone()).begin().await?;
@@ -106,6 +193,11 @@ async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result
         n
     };
     let elapsed = t.elapsed();
+    let statements = STATEMENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
     if affected != n as u64 {
         return Err(format!("affected {affected} rows, expected {n}").into());
     }
@@ -134,12 +226,31 @@ async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result
             return Err(format!("unexpected diff {changes}").into());
         }
     }
-    Ok(elapsed)
+    Ok(Sample {
+        wall: elapsed,
+        statements,
+    })
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// The sample with the median wall time.
+fn median(mut v: Vec<Sample>) -> Sample {
+    v.sort_by_key(|s| s.wall);
+    v.swap_remove(v.len() / 2)
+}
+
+/// "SELECT 1 × 4.2 ms, ..., Rust 3.1 ms" for one sample.
+fn breakdown(s: &Sample) -> String {
+    let mut parts: Vec<String> = s
+        .statements
+        .iter()
+        .map(|(k, (n, d))| format!("{k} {n}× {:.1}", d.as_secs_f64() * 1e3))
+        .collect();
+    let in_statements: Duration = s.statements.values().map(|(_, d)| *d).sum();
+    parts.push(format!(
+        "outside statements {:.1}",
+        s.wall.saturating_sub(in_statements).as_secs_f64() * 1e3
+    ));
+    parts.join(", ")
 }
 
 async fn open(
@@ -204,11 +315,12 @@ async fn main() -> Result<()> {
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     sea_orm_audit::register::<article::Entity>();
     println!(
-        "| backend | statement | rows | plain median ms | audited median ms | audited/plain |"
+        "| backend | statement | rows | plain median ms | audited median ms | audited/plain | audited, ms by statement | (plain + database-only audit rows)/plain |"
     );
-    println!("|---|---|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---|---:|");
     for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
-        let (db, cleanup) = open(backend).await?;
+        let (mut db, cleanup) = open(backend).await?;
+        db.set_metric_callback(on_statement);
         Migrator::up(&db, None).await?;
         Schema::new(backend)
             .builder()
@@ -219,8 +331,9 @@ async fn main() -> Result<()> {
             ("update_many", Op::UpdateMany),
             ("delete_many", Op::DeleteMany),
         ] {
-            let (mut plain, mut audited) = (Vec::new(), Vec::new());
+            let (mut plain, mut audited, mut alone) = (Vec::new(), Vec::new(), Vec::new());
             for rep in 0..repeats {
+                alone.push(in_database(&db, n).await?);
                 // Alternate which variant goes first, so drift hits both.
                 for audited_first in [rep % 2 == 0, rep % 2 != 0] {
                     if audited_first {
@@ -231,11 +344,15 @@ async fn main() -> Result<()> {
                 }
             }
             let (p, a) = (median(plain), median(audited));
+            alone.sort();
+            let alone = alone[alone.len() / 2];
             println!(
-                "| {backend:?} | {label} | {n} | {:.1} | {:.1} | **{:.2}** |",
-                p.as_secs_f64() * 1e3,
-                a.as_secs_f64() * 1e3,
-                a.as_secs_f64() / p.as_secs_f64()
+                "| {backend:?} | {label} | {n} | {:.1} | {:.1} | **{:.2}** | {} | {:.2} |",
+                p.wall.as_secs_f64() * 1e3,
+                a.wall.as_secs_f64() * 1e3,
+                a.wall.as_secs_f64() / p.wall.as_secs_f64(),
+                breakdown(&a),
+                (p.wall + alone).as_secs_f64() / p.wall.as_secs_f64()
             );
         }
         if let Some((admin, drop)) = cleanup {
