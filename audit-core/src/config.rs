@@ -221,12 +221,14 @@ impl AuditConfig {
     }
 
     fn is_secret_name(&self, column: &str) -> bool {
-        let column = column.to_ascii_lowercase();
+        // Compared without allocating: this runs for every column of every audited row.
+        let column = column.as_bytes();
         self.secret_names.iter().any(|name| {
-            column == *name
-                || (column.len() > name.len()
-                    && column.ends_with(name.as_str())
-                    && column.as_bytes()[column.len() - name.len() - 1] == b'_')
+            let name = name.as_bytes();
+            let Some(split) = column.len().checked_sub(name.len()) else {
+                return false;
+            };
+            column[split..].eq_ignore_ascii_case(name) && (split == 0 || column[split - 1] == b'_')
         })
     }
 }

@@ -13,6 +13,8 @@ use sea_orm::{
     Value,
 };
 use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::config::{AuditConfig, FieldRule};
 use crate::model::{AuditMeta, AuditedModel};
@@ -64,6 +66,22 @@ pub(crate) struct LinkSide {
     columns: Vec<String>,
 }
 
+/// [`junction_sides`] of `E`, worked out once per entity type: every insert and delete
+/// asks.
+fn cached_junction_sides<E: EntityTrait>() -> Arc<[LinkSide]> {
+    type Cache = HashMap<&'static str, Arc<[LinkSide]>>;
+    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
+    let key = std::any::type_name::<E>();
+    if let Some(sides) = CACHE.read().ok().and_then(|c| c.get(key).cloned()) {
+        return sides;
+    }
+    let sides: Arc<[LinkSide]> = junction_sides::<E>().into();
+    if let Ok(mut c) = CACHE.write() {
+        c.insert(key, Arc::clone(&sides));
+    }
+    sides
+}
+
 /// The sides of `E` when it is a junction table: an entity whose primary key is made of
 /// the foreign keys of two or more `belongs_to` relations. Empty for any other entity.
 fn junction_sides<E: EntityTrait>() -> Vec<LinkSide> {
@@ -102,7 +120,7 @@ fn junction_sides<E: EntityTrait>() -> Vec<LinkSide> {
 pub(crate) struct TableInfo {
     pub(crate) table: &'static str,
     pub(crate) meta: &'static AuditMeta,
-    links: fn() -> Vec<LinkSide>,
+    links: fn() -> Arc<[LinkSide]>,
 }
 
 impl TableInfo {
@@ -110,7 +128,7 @@ impl TableInfo {
         TableInfo {
             table: table_name::<M>(),
             meta: M::audit_meta(),
-            links: junction_sides::<Entity<M>>,
+            links: cached_junction_sides::<Entity<M>>,
         }
     }
 
@@ -123,10 +141,10 @@ impl TableInfo {
         cfg: &AuditConfig,
     ) -> Vec<AuditEntry> {
         let action = if created { LINK } else { UNLINK };
-        if cfg.is_action_skipped(action) {
+        let sides = (self.links)();
+        if sides.is_empty() || cfg.is_action_skipped(action) {
             return Vec::new();
         }
-        let sides = (self.links)();
         let key_of = |side: &LinkSide| {
             key_text(
                 side.columns
