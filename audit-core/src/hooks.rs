@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn,
-    QueryFilter, QuerySelect, QueryTrait, Statement, TryIntoModel,
+    FromQueryResult, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter,
+    QuerySelect, QueryTrait, Statement, TryIntoModel,
 };
 
 use crate::config::{self, AuditConfig};
@@ -184,13 +184,9 @@ where
     Ok(new.into_active_model())
 }
 
-/// Prefix of the before-image columns in [`update_returning_both`]'s result.
-const OLD: &str = "__audit_old_";
-
 /// PostgreSQL: the before-image (locked) and the after-image of a single-row update in
-/// one round trip, as `WITH old AS (SELECT ... FOR UPDATE) UPDATE ... FROM old ...
-/// RETURNING old.*, new.*`. The WHERE of SeaORM's own UPDATE is used for both parts,
-/// with the same parameters. `None` when no row matched.
+/// one round trip (see [`registry::update_returning_old_new`]). `None` when no row
+/// matched.
 async fn update_returning_both<A, C>(am: &A, db: &C) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -200,30 +196,15 @@ where
     let backend = db.get_database_backend();
     let update = Entity::<A>::update(am.clone()).validate()?.build(backend);
     let scan = sqlscan::scan(&update.sql, backend);
-    // SeaORM's single-row UPDATE always filters by key, and its SELECT always has a
-    // FROM; anything else is refused rather than written without its audit row.
-    let unexpected = || {
-        DbErr::Custom(format!(
+    // SeaORM's single-row UPDATE always filters by key; anything else is refused
+    // rather than written without its audit row.
+    if scan.where_at.is_none() {
+        return Err(DbErr::Custom(format!(
             "{}unexpected statement shape",
             crate::error::ERROR_PREFIX
-        ))
-    };
-    let where_at = scan.where_at.ok_or_else(unexpected)?;
-    let (head, clause) = update.sql.split_at(where_at);
-    let select = Entity::<A>::find().build(backend).sql;
-    let old_cols: Vec<String> = Column::<A>::iter()
-        .map(|c| format!("\"__audit_old\".\"{0}\" AS \"{OLD}{0}\"", c.as_str()))
-        .collect();
-    // The entity's own SELECT list is table-qualified, so in RETURNING it names the
-    // updated row and cannot clash with the `__audit_old` columns.
-    let returning = select
-        .strip_prefix("SELECT ")
-        .and_then(|s| s.rfind(" FROM ").map(|end| &s[..end]))
-        .ok_or_else(unexpected)?;
-    let sql = format!(
-        "WITH \"__audit_old\" AS ({select} {clause} FOR UPDATE) {head}FROM \"__audit_old\" {clause} RETURNING {}, {returning}",
-        old_cols.join(", ")
-    );
+        )));
+    }
+    let sql = registry::update_returning_old_new::<Entity<A>>(&update.sql, &scan);
     let stmt = Statement {
         sql,
         values: update.values,
@@ -232,7 +213,7 @@ where
     let Some(row) = db.query_one_raw(stmt).await? else {
         return Ok(None);
     };
-    let old = Model::<A>::from_query_result(&row, OLD)?;
+    let old = Model::<A>::from_query_result(&row, registry::OLD)?;
     let new = Model::<A>::from_query_result(&row, "")?;
     Ok(Some((old, new)))
 }

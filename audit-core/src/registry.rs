@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
     Iterable, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryResult, QueryTrait, Statement,
@@ -19,6 +19,7 @@ use sea_orm::{
 
 use crate::diff::{Image, TableInfo};
 use crate::model::AuditedModel;
+use crate::sqlscan::Scan;
 
 /// Keys per `IN (...)` list: far below every backend's bind-parameter limit.
 const KEYS_PER_SELECT: usize = 5000;
@@ -29,7 +30,11 @@ pub(crate) trait TableAuditor: Send + Sync + 'static {
     fn select_prefix(&self, backend: DbBackend) -> String;
     /// The column list SeaORM itself uses in RETURNING.
     fn returning_list(&self, backend: DbBackend) -> String;
-    fn images(&self, rows: &[QueryResult]) -> Result<Vec<Image>, DbErr>;
+    /// The images in `rows`, whose columns are named `<prefix><column>`.
+    fn images(&self, rows: &[QueryResult], prefix: &str) -> Result<Vec<Image>, DbErr>;
+    /// PostgreSQL: `sql`, an UPDATE of this table, as one statement that also locks and
+    /// returns each row's before-image; see [`update_returning_old_new`].
+    fn update_returning_old_new(&self, sql: &str, scan: &Scan) -> String;
     fn key_columns(&self) -> Vec<&'static str>;
     /// Whether the key is one auto-incremented integer column.
     fn auto_increment_key(&self) -> bool;
@@ -58,10 +63,14 @@ where
         returning_list::<E>(backend)
     }
 
-    fn images(&self, rows: &[QueryResult]) -> Result<Vec<Image>, DbErr> {
+    fn images(&self, rows: &[QueryResult], prefix: &str) -> Result<Vec<Image>, DbErr> {
         rows.iter()
-            .map(|row| Model::<E>::from_query_result(row, "").map(|m| Image::of(&m)))
+            .map(|row| Model::<E>::from_query_result(row, prefix).map(|m| Image::of(&m)))
             .collect()
+    }
+
+    fn update_returning_old_new(&self, sql: &str, scan: &Scan) -> String {
+        update_returning_old_new::<E>(sql, scan)
     }
 
     fn key_columns(&self) -> Vec<&'static str> {
@@ -117,6 +126,105 @@ pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> String {
         .to_owned();
     let sql = backend.build(&select).sql;
     sql.strip_prefix("SELECT ").unwrap_or(&sql).to_owned()
+}
+
+/// Prefix of the before-image columns in [`update_returning_old_new`]'s result.
+pub(crate) const OLD: &str = "__audit_old_";
+/// Prefix of the raw key columns the UPDATE joins the before-images on.
+const KEY: &str = "__audit_key_";
+/// Name of the CTE holding the before-images.
+const CTE: &str = "__audit_old";
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// PostgreSQL: `sql`, an UPDATE of `E` with a top-level WHERE as SeaORM builds it,
+/// rewritten as one statement that locks the rows it will change, changes them and
+/// returns each row's before-image (columns prefixed [`OLD`]) beside its after-image:
+///
+/// ```text
+/// WITH "__audit_old" AS (SELECT <columns AS __audit_old_*>, <keys AS __audit_key_*>
+///                        FROM t WHERE <the statement's WHERE> FOR UPDATE)
+/// UPDATE t SET <the statement's SET> FROM "__audit_old" WHERE <keys match>
+/// RETURNING "__audit_old".__audit_old_*, <columns as SeaORM returns them>
+/// ```
+///
+/// The WHERE is evaluated once, under the row locks, so the before-images are exactly
+/// the rows updated, even under concurrent writers. The statement's text and
+/// parameters are kept as they are, so its placeholders keep their numbers. The
+/// before-image columns all carry a prefix, so a SET expression that reads a column
+/// (`views = views + 1`) still names the updated row. A RETURNING of the statement's
+/// own is replaced by the full column lists.
+pub(crate) fn update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> String {
+    // The same UPDATE text (the same set of columns) always gives the same statement,
+    // and every audited single-row update asks: build each one once.
+    type Cache = HashMap<(&'static str, String), String>;
+    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
+    /// Distinct statements kept; past that the cache starts over.
+    const KEEP: usize = 1024;
+    let key = (std::any::type_name::<E>(), sql.to_owned());
+    if let Some(hit) = CACHE.read().ok().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let built = build_update_returning_old_new::<E>(sql, scan);
+    if let Ok(mut c) = CACHE.write() {
+        if c.len() >= KEEP {
+            c.clear();
+        }
+        c.insert(key, built.clone());
+    }
+    built
+}
+
+fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> String {
+    let end = scan.returning_at.unwrap_or(sql.len());
+    let (head, clause) = match scan.where_at {
+        Some(at) if at < end => (&sql[..at], sql[at..end].trim_end()),
+        _ => (&sql[..end], ""),
+    };
+    let head = head.trim_end();
+    let keys: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
+    let mut select = Query::select();
+    for c in E::Column::iter() {
+        select.expr_as(
+            c.select_as(c.into_expr()),
+            Alias::new(format!("{OLD}{}", c.as_str())),
+        );
+    }
+    for k in &keys {
+        select.expr_as(k.into_expr(), Alias::new(format!("{KEY}{}", k.as_str())));
+    }
+    select.from(E::default().table_ref());
+    let select = DbBackend::Postgres.build(&select).sql;
+    let table = quoted(E::default().table_name());
+    let join: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{table}.{} = {}.{}",
+                quoted(k.as_str()),
+                quoted(CTE),
+                quoted(&format!("{KEY}{}", k.as_str()))
+            )
+        })
+        .collect();
+    let old: Vec<String> = E::Column::iter()
+        .map(|c| {
+            format!(
+                "{}.{}",
+                quoted(CTE),
+                quoted(&format!("{OLD}{}", c.as_str()))
+            )
+        })
+        .collect();
+    format!(
+        "WITH {cte} AS ({select} {clause} FOR UPDATE) {head} FROM {cte} WHERE {} RETURNING {}, {}",
+        join.join(" AND "),
+        old.join(", "),
+        returning_list::<E>(DbBackend::Postgres),
+        cte = quoted(CTE),
+    )
 }
 
 type Registry = HashMap<String, Arc<dyn TableAuditor>>;

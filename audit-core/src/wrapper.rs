@@ -8,7 +8,9 @@
 //! statement. For INSERT, UPDATE and DELETE on a registered audited table they read
 //! the rows' before-images (with `FOR UPDATE` on PostgreSQL and MariaDB), run the
 //! statement, read the after-images and write one audit row per affected object, with
-//! the same content the hooks would write, in the same transaction. On a plain
+//! the same content the hooks would write, in the same transaction. When the caller
+//! asked for rows back, an UPDATE on PostgreSQL and a DELETE where the server has
+//! `DELETE ... RETURNING` do all of that in one statement. On a plain
 //! [`AuditedConnection`] each audited write runs in a transaction of its own, so the
 //! change and its rows always commit together.
 //!
@@ -22,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 
@@ -37,7 +39,7 @@ use crate::config::{self, AuditConfig};
 use crate::context::{self, RequestContext};
 use crate::error::AuditError;
 use crate::hooks::{CREATE, DELETE, UPDATE};
-use crate::registry::{self, TableAuditor, key_of};
+use crate::registry::{self, OLD, TableAuditor, key_of};
 use crate::sqlscan::{self, Kind, Scan};
 use crate::writer::{self, AuditEntry};
 
@@ -88,14 +90,23 @@ impl WrapperOptions {
 #[derive(Clone, Debug)]
 pub struct AuditedConnection {
     inner: DatabaseConnection,
-    options: Arc<WrapperOptions>,
+    shared: Arc<Shared>,
+}
+
+/// What an auditing connection and the transactions begun on it share.
+#[derive(Debug)]
+struct Shared {
+    options: WrapperOptions,
+    /// Whether `DELETE ... RETURNING` works on this server: PostgreSQL and SQLite have
+    /// it, and on MySQL's protocol only MariaDB does; asked of the server once.
+    delete_returning: OnceLock<bool>,
 }
 
 /// A transaction begun on an [`AuditedConnection`]; audits like its connection.
 #[derive(Debug)]
 pub struct AuditedTransaction {
     inner: DatabaseTransaction,
-    options: Arc<WrapperOptions>,
+    shared: Arc<Shared>,
     /// Audit rows recorded in this transaction and not yet written. They are written
     /// together at commit (or before anything reads `audit_log` through this
     /// transaction), which saves one round trip per audited write; rolled back, they
@@ -120,7 +131,10 @@ impl AuditedConnection {
     pub fn with_options(inner: DatabaseConnection, options: WrapperOptions) -> Self {
         Self {
             inner,
-            options: Arc::new(options),
+            shared: Arc::new(Shared {
+                options,
+                delete_returning: OnceLock::new(),
+            }),
         }
     }
 
@@ -161,7 +175,7 @@ impl AuditedConnection {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
                 let txn = self.inner.begin().await?;
-                let out = audit(&txn, &Sink::Direct, stmt, call, *plan, &self.options).await?;
+                let out = audit(&txn, &Sink::Direct, stmt, call, *plan, &self.shared).await?;
                 txn.commit().await?;
                 Ok(out)
             }
@@ -226,7 +240,7 @@ impl AuditedTransaction {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
                 let sink = Sink::Buffer(&self.pending);
-                audit(&self.inner, &sink, stmt, call, *plan, &self.options).await
+                audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await
             }
         }
     }
@@ -371,12 +385,12 @@ async fn audit<C: ConnectionTrait>(
     stmt: Statement,
     call: Call,
     plan: Plan,
-    opts: &WrapperOptions,
+    shared: &Shared,
 ) -> Result<Outcome, DbErr> {
     match plan.scan.kind {
         Kind::Insert => insert(db, sink, stmt, call, &plan).await,
-        Kind::Update => update(db, sink, stmt, call, &plan, opts).await,
-        _ => delete(db, sink, stmt, call, &plan, opts).await,
+        Kind::Update => update(db, sink, stmt, call, &plan, &shared.options).await,
+        _ => delete(db, sink, stmt, call, &plan, shared).await,
     }
 }
 
@@ -419,11 +433,14 @@ fn values_of(stmt: &Statement) -> &[Value] {
     stmt.values.as_ref().map_or(&[], |v| v.0.as_slice())
 }
 
-fn with_returning(stmt: &Statement, at: usize, auditor: &dyn TableAuditor) -> Statement {
+/// `stmt` returning every column as SeaORM reads them, in place of its own RETURNING
+/// (which starts at `at`) if it has one.
+fn with_returning(stmt: &Statement, at: Option<usize>, auditor: &dyn TableAuditor) -> Statement {
+    let head = at.map_or(stmt.sql.as_str(), |at| &stmt.sql[..at]);
     Statement {
         sql: format!(
-            "{}RETURNING {}",
-            &stmt.sql[..at],
+            "{} RETURNING {}",
+            head.trim_end(),
             auditor.returning_list(stmt.db_backend)
         ),
         values: stmt.values.clone(),
@@ -431,11 +448,50 @@ fn with_returning(stmt: &Statement, at: usize, auditor: &dyn TableAuditor) -> St
     }
 }
 
+/// The answer to a query `call` from the rows its statement returned.
 fn returned(call: Call, rows: Vec<QueryResult>) -> Outcome {
     match call {
         Call::One => Outcome::One(rows.into_iter().next()),
         _ => Outcome::All(rows),
     }
+}
+
+/// Runs `stmt` returning every column, and answers `call` with the rows, which are also
+/// the images of the rows the statement wrote.
+async fn returning_images<C: ConnectionTrait>(
+    db: &C,
+    stmt: &Statement,
+    call: Call,
+    plan: &Plan,
+) -> Result<(Outcome, Vec<crate::diff::Image>), DbErr> {
+    let rows = db
+        .query_all_raw(with_returning(
+            stmt,
+            plan.scan.returning_at,
+            plan.auditor.as_ref(),
+        ))
+        .await?;
+    let images = plan.auditor.images(&rows, "")?;
+    Ok((returned(call, rows), images))
+}
+
+/// Whether this server runs `DELETE ... RETURNING` (see [`Shared::delete_returning`]).
+async fn delete_returning<C: ConnectionTrait>(db: &C, shared: &Shared) -> Result<bool, DbErr> {
+    if let Some(&known) = shared.delete_returning.get() {
+        return Ok(known);
+    }
+    let known = if db.support_returning() {
+        true
+    } else if db.get_database_backend() == DbBackend::MySql {
+        let stmt = Statement::from_string(DbBackend::MySql, "SELECT VERSION()");
+        db.query_one_raw(stmt)
+            .await?
+            .and_then(|row| row.try_get_by_index::<String>(0).ok())
+            .is_some_and(|v| v.contains("MariaDB"))
+    } else {
+        false
+    };
+    Ok(*shared.delete_returning.get_or_init(|| known))
 }
 
 async fn select_images<C: ConnectionTrait>(
@@ -446,7 +502,7 @@ async fn select_images<C: ConnectionTrait>(
     let mut images = Vec::new();
     for s in stmts {
         let rows = db.query_all_raw(s).await?;
-        images.extend(auditor.images(&rows)?);
+        images.extend(auditor.images(&rows, "")?);
     }
     Ok(images)
 }
@@ -502,9 +558,9 @@ async fn insert<C: ConnectionTrait>(
     };
     if let (Call::One | Call::All, Some(at)) = (call, plan.scan.returning_at) {
         let rows = db
-            .query_all_raw(with_returning(&stmt, at, plan.auditor.as_ref()))
+            .query_all_raw(with_returning(&stmt, Some(at), plan.auditor.as_ref()))
             .await?;
-        record(db, sink, snapshot(plan.auditor.images(&rows)?)).await?;
+        record(db, sink, snapshot(plan.auditor.images(&rows, "")?)).await?;
         return Ok(returned(call, rows));
     }
     let backend = stmt.db_backend;
@@ -602,6 +658,34 @@ async fn update<C: ConnectionTrait>(
             "an UPDATE that changes primary keys cannot be audited; delete and insert instead",
         ));
     }
+    let backend = stmt.db_backend;
+    // An `execute` must answer with the database's own `ExecResult`, which SeaORM
+    // offers no way to build from returned rows; only queries take the one-statement
+    // paths below.
+    let query = call != Call::Execute;
+    if query && backend == DbBackend::Postgres {
+        // One statement: locked before-images, the UPDATE and the after-images.
+        let sql = plan.auditor.update_returning_old_new(&stmt.sql, &plan.scan);
+        let rows = db
+            .query_all_raw(Statement {
+                sql,
+                values: stmt.values.clone(),
+                db_backend: backend,
+            })
+            .await?;
+        let old = plan.auditor.images(&rows, OLD)?;
+        let new = plan.auditor.images(&rows, "")?;
+        let entries = match summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
+            Some(summary) => vec![summary],
+            None => old
+                .iter()
+                .zip(&new)
+                .filter_map(|(o, n)| info.update_entry(o, n, &plan.cfg))
+                .collect(),
+        };
+        record(db, sink, entries).await?;
+        return Ok(returned(call, rows));
+    }
     let old = before_images(db, &stmt, plan).await?;
     if old.is_empty() {
         return passthrough(db, stmt, call).await;
@@ -611,26 +695,19 @@ async fn update<C: ConnectionTrait>(
         record(db, sink, vec![summary]).await?;
         return Ok(out);
     }
-    let backend = stmt.db_backend;
-    let (out, new) = match (call, plan.scan.returning_at) {
-        (Call::One | Call::All, Some(at)) => {
-            let rows = db
-                .query_all_raw(with_returning(&stmt, at, plan.auditor.as_ref()))
-                .await?;
-            let new = plan.auditor.images(&rows)?;
-            (returned(call, rows), new)
-        }
-        _ => {
-            let out = passthrough(db, stmt, call).await?;
-            let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
-            let new = select_images(
-                db,
-                plan.auditor.as_ref(),
-                plan.auditor.select_by_keys(backend, &keys),
-            )
-            .await?;
-            (out, new)
-        }
+    let (out, new) = if query && db.support_returning() {
+        // The after-images come back from the UPDATE itself.
+        returning_images(db, &stmt, call, plan).await?
+    } else {
+        let out = passthrough(db, stmt, call).await?;
+        let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
+        let new = select_images(
+            db,
+            plan.auditor.as_ref(),
+            plan.auditor.select_by_keys(backend, &keys),
+        )
+        .await?;
+        (out, new)
     };
     let new_by_key: HashMap<&str, &crate::diff::Image> =
         new.iter().map(|i| (i.pk.as_str(), i)).collect();
@@ -652,15 +729,25 @@ async fn delete<C: ConnectionTrait>(
     stmt: Statement,
     call: Call,
     plan: &Plan,
-    opts: &WrapperOptions,
+    shared: &Shared,
 ) -> Result<Outcome, DbErr> {
     let info = plan.auditor.info();
-    let old = before_images(db, &stmt, plan).await?;
+    let opts = &shared.options;
+    // As for UPDATE, only a query can take the one-statement path.
+    let (out, old, summary) = if call != Call::Execute && delete_returning(db, shared).await? {
+        // The before-images come back from the DELETE itself: one statement, and
+        // exactly the rows it deleted.
+        let (out, old) = returning_images(db, &stmt, call, plan).await?;
+        let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
+        (out, old, summary)
+    } else {
+        let old = before_images(db, &stmt, plan).await?;
+        let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
+        (passthrough(db, stmt, call).await?, old, summary)
+    };
     if old.is_empty() {
-        return passthrough(db, stmt, call).await;
+        return Ok(out);
     }
-    let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
-    let out = passthrough(db, stmt, call).await?;
     let entries = match summary {
         Some(s) => vec![s],
         None => {
@@ -812,7 +899,7 @@ macro_rules! impl_transaction {
                 self.before_nested().await?;
                 Ok(AuditedTransaction::wrap(
                     self.inner.begin().await?,
-                    Arc::clone(&self.options),
+                    Arc::clone(&self.shared),
                 ))
             }
 
@@ -826,7 +913,7 @@ macro_rules! impl_transaction {
                     self.inner
                         .begin_with_config(isolation_level, access_mode)
                         .await?,
-                    Arc::clone(&self.options),
+                    Arc::clone(&self.shared),
                 ))
             }
 
@@ -837,7 +924,7 @@ macro_rules! impl_transaction {
                 self.before_nested().await?;
                 Ok(AuditedTransaction::wrap(
                     self.inner.begin_with_options(options).await?,
-                    Arc::clone(&self.options),
+                    Arc::clone(&self.shared),
                 ))
             }
 
@@ -895,10 +982,10 @@ impl TransactionSession for AuditedTransaction {
 }
 
 impl AuditedTransaction {
-    fn wrap(inner: DatabaseTransaction, options: Arc<WrapperOptions>) -> Self {
+    fn wrap(inner: DatabaseTransaction, shared: Arc<Shared>) -> Self {
         Self {
             inner,
-            options,
+            shared,
             pending: Mutex::new(Vec::new()),
         }
     }

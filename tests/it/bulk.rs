@@ -48,6 +48,7 @@ enum Path {
     UpdateOneWithoutReturning,
     UpdateManyExec,
     UpdateManyExpression,
+    UpdateManyExpressionWithReturning,
     UpdateManyWithReturning,
     ActiveModelUpdate,
     ActiveModelUpdateWithoutReturning,
@@ -75,6 +76,7 @@ const PATHS: &[Path] = &[
     Path::UpdateOneWithoutReturning,
     Path::UpdateManyExec,
     Path::UpdateManyExpression,
+    Path::UpdateManyExpressionWithReturning,
     Path::UpdateManyWithReturning,
     Path::ActiveModelUpdate,
     Path::ActiveModelUpdateWithoutReturning,
@@ -106,6 +108,7 @@ fn expect(path: Path, backend: Backend) -> Expect {
         // SeaORM offers no multi-row RETURNING on MySQL/MariaDB.
         (
             Path::UpdateManyWithReturning
+            | Path::UpdateManyExpressionWithReturning
             | Path::DeleteManyWithReturning
             | Path::InsertManyWithReturning,
             Backend::MySql,
@@ -156,7 +159,7 @@ async fn through_hooks(path: Path, db: &DatabaseConnection) -> Result<(), DbErr>
                 .await?;
             }
         }
-        Path::UpdateManyExpression => {
+        Path::UpdateManyExpression | Path::UpdateManyExpressionWithReturning => {
             for id in [1, 2, 3] {
                 article::ActiveModel {
                     id: Unchanged(id),
@@ -267,6 +270,19 @@ async fn through_path(path: Path, db: &AuditedConnection) -> Result<(), DbErr> {
                 )
                 .exec(db)
                 .await?;
+        }
+        Path::UpdateManyExpressionWithReturning => {
+            // The SET reads the column it writes: the before-images must not make
+            // `views` ambiguous in the one-statement PostgreSQL form.
+            let rows = article::Entity::update_many()
+                .col_expr(
+                    article::Column::Views,
+                    Expr::col(article::Column::Views).add(10),
+                )
+                .exec_with_returning(db)
+                .await?;
+            assert_eq!(rows.len(), 3);
+            assert!(rows.iter().all(|r| r.views == 10), "{rows:?}");
         }
         Path::UpdateManyWithReturning => {
             let rows = article::Entity::update_many()
@@ -626,5 +642,45 @@ backend_test!(async fn transaction_rows_are_written_together_at_commit(db) {
     db.db.execute_unprepared(back).await?;
     assert!(article::Entity::find().filter(article::Column::Title.eq("never")).one(&db.db).await?.is_none());
     assert_eq!(trail(&db.db).await?.len(), 2);
+    Ok(())
+});
+
+backend_test!(async fn rows_written_together_keep_awkward_text_exactly(db) {
+    // Rows flushed together take the multi-row writer (array parameters on
+    // PostgreSQL): quoting, escapes, NULLs and non-ASCII text must come back unchanged.
+    use sea_orm_audit::RequestContext;
+    sea_orm_audit::register::<article::Entity>();
+    let titles = [
+        r#"say "hi""#,
+        r#"back\slash \\ and \""#,
+        "{braces, commas}",
+        "NULL",
+        "",
+        "ünïcødé ✓ 日本",
+        "it's 'quoted'",
+    ];
+    let wrapped = AuditedConnection::new(db.db.clone());
+    let txn = wrapped.begin().await?;
+    let actor = r#"Ada "the \ admin""#;
+    RequestContext::new()
+        .actor("1", actor)
+        .scope(async {
+            for t in titles {
+                art(t).insert(&txn).await?;
+            }
+            Ok::<_, DbErr>(())
+        })
+        .await?;
+    txn.commit().await?;
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.len(), titles.len());
+    for (row, title) in rows.iter().zip(titles) {
+        assert_eq!(changes(row)["title"], json!({ "new": title }), "{row:?}");
+        assert_eq!(row.actor_name.as_deref(), Some(actor));
+        assert_eq!(row.ip_address, None, "an absent value stays NULL, not the text NULL");
+        if !title.is_empty() {
+            assert_eq!(row.object_repr.as_deref(), Some(title));
+        }
+    }
     Ok(())
 });
