@@ -13,8 +13,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryResult, QueryTrait, Statement,
-    Value,
+    Iterable, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QueryResult, QuerySelect,
+    QueryTrait, Statement, Value,
 };
 
 use crate::diff::{Image, TableInfo};
@@ -40,6 +40,8 @@ pub(crate) trait TableAuditor: Send + Sync + 'static {
     fn auto_increment_key(&self) -> bool;
     /// SELECTs of the rows with these keys (in chunks).
     fn select_by_keys(&self, backend: DbBackend, keys: &[Vec<Value>]) -> Vec<Statement>;
+    /// The statement of SeaORM's `find_by_id(key).one(db)`.
+    fn find_one_by_key(&self, backend: DbBackend, key: &[Value]) -> Statement;
 }
 
 struct EntityAuditor<E>(PhantomData<fn() -> E>);
@@ -96,6 +98,13 @@ where
                     | ColumnType::SmallUnsigned
                     | ColumnType::TinyUnsigned
             )
+    }
+
+    fn find_one_by_key(&self, backend: DbBackend, key: &[Value]) -> Statement {
+        let select = E::PrimaryKey::iter().zip(key).fold(E::find(), |s, (k, v)| {
+            s.filter(k.into_column().eq(v.clone()))
+        });
+        QuerySelect::limit(select, 1).build(backend)
     }
 
     fn select_by_keys(&self, backend: DbBackend, keys: &[Vec<Value>]) -> Vec<Statement> {

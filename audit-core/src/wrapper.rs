@@ -112,6 +112,21 @@ pub struct AuditedTransaction {
     /// transaction), which saves one round trip per audited write; rolled back, they
     /// go with the changes they describe.
     pending: Mutex<Vec<Pending>>,
+    /// MySQL has no RETURNING, so after an audited single-row INSERT or UPDATE both the
+    /// audit (for the after-image) and SeaORM (for the model it returns) read the row
+    /// back. The audit's read is kept here, and SeaORM's identical read, which comes
+    /// next, is answered from it: the row is locked or not yet committed, in this
+    /// transaction, so the database would return the same values. Any other
+    /// statement discards it.
+    read_back: Mutex<Option<ReadBack>>,
+}
+
+/// A row read by the audit, and the statement SeaORM will read it back with.
+#[derive(Debug)]
+struct ReadBack {
+    sql: String,
+    values: Vec<Value>,
+    row: QueryResult,
 }
 
 #[derive(Debug)]
@@ -184,8 +199,11 @@ impl AuditedConnection {
 }
 
 impl AuditedTransaction {
-    /// The wrapped transaction.
+    /// The wrapped transaction. Statements run on it directly are not audited, and
+    /// this auditing transaction does not see them: a row it kept for SeaORM's next
+    /// read-back (MySQL, see the field docs) is dropped here for that reason.
     pub fn inner(&self) -> &DatabaseTransaction {
+        self.take_read_back();
         &self.inner
     }
 
@@ -222,7 +240,15 @@ impl AuditedTransaction {
         self.flush().await
     }
 
+    fn take_read_back(&self) -> Option<ReadBack> {
+        self.read_back
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     async fn before_statement(&self, sql: &str) -> Result<(), DbErr> {
+        self.take_read_back();
         let any = !self
             .pending
             .lock()
@@ -235,11 +261,21 @@ impl AuditedTransaction {
     }
 
     async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
+        if let Some(kept) = self.take_read_back()
+            && call == Call::One
+            && kept.sql == stmt.sql
+            && kept.values == values_of(&stmt)
+        {
+            return Ok(Outcome::One(Some(kept.row)));
+        }
         self.before_statement(&stmt.sql).await?;
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
-                let sink = Sink::Buffer(&self.pending);
+                let sink = Sink::Buffer {
+                    pending: &self.pending,
+                    read_back: &self.read_back,
+                };
                 audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await
             }
         }
@@ -398,7 +434,10 @@ async fn audit<C: ConnectionTrait>(
 /// an auditing transaction.
 enum Sink<'a> {
     Direct,
-    Buffer(&'a Mutex<Vec<Pending>>),
+    Buffer {
+        pending: &'a Mutex<Vec<Pending>>,
+        read_back: &'a Mutex<Option<ReadBack>>,
+    },
 }
 
 async fn record<C: ConnectionTrait>(
@@ -408,7 +447,7 @@ async fn record<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     match sink {
         Sink::Direct => write(db, entries).await,
-        Sink::Buffer(pending) => {
+        Sink::Buffer { pending, .. } => {
             let ctx = RequestContext::current();
             let at = Utc::now();
             let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -507,6 +546,37 @@ async fn select_images<C: ConnectionTrait>(
     Ok(images)
 }
 
+/// The rows with `keys`, read after the statement that wrote them. A single row read
+/// inside an auditing transaction on MySQL is also kept for SeaORM's own read-back
+/// (see [`AuditedTransaction::read_back`]).
+async fn after_images<C: ConnectionTrait>(
+    db: &C,
+    sink: &Sink<'_>,
+    plan: &Plan,
+    keys: &[Vec<Value>],
+) -> Result<Vec<crate::diff::Image>, DbErr> {
+    let backend = db.get_database_backend();
+    let auditor = plan.auditor.as_ref();
+    let (Sink::Buffer { read_back, .. }, [_], DbBackend::MySql) = (sink, keys, backend) else {
+        return select_images(db, auditor, auditor.select_by_keys(backend, keys)).await;
+    };
+    let mut rows = Vec::new();
+    for stmt in auditor.select_by_keys(backend, keys) {
+        rows.extend(db.query_all_raw(stmt).await?);
+    }
+    let images = auditor.images(&rows, "")?;
+    if let ([image], Some(row)) = (images.as_slice(), rows.pop()) {
+        // SeaORM reads the row back by the key its model holds, as `find_by_id(..).one()`.
+        let again = auditor.find_one_by_key(backend, &key_of(image, &auditor.key_columns()));
+        *read_back.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReadBack {
+            sql: again.sql,
+            values: again.values.map(|v| v.0).unwrap_or_default(),
+            row,
+        });
+    }
+    Ok(images)
+}
+
 /// The rows a statement's WHERE clause selects, locked for update where the backend can.
 async fn before_images<C: ConnectionTrait>(
     db: &C,
@@ -597,12 +667,7 @@ async fn insert<C: ConnectionTrait>(
                 .collect()
         }
     };
-    let images = select_images(
-        db,
-        plan.auditor.as_ref(),
-        plan.auditor.select_by_keys(backend, &keys),
-    )
-    .await?;
+    let images = after_images(db, sink, plan, &keys).await?;
     record(db, sink, snapshot(images)).await?;
     Ok(Outcome::Exec(res))
 }
@@ -701,13 +766,7 @@ async fn update<C: ConnectionTrait>(
     } else {
         let out = passthrough(db, stmt, call).await?;
         let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
-        let new = select_images(
-            db,
-            plan.auditor.as_ref(),
-            plan.auditor.select_by_keys(backend, &keys),
-        )
-        .await?;
-        (out, new)
+        (out, after_images(db, sink, plan, &keys).await?)
     };
     let new_by_key: HashMap<&str, &crate::diff::Image> =
         new.iter().map(|i| (i.pk.as_str(), i)).collect();
@@ -987,6 +1046,7 @@ impl AuditedTransaction {
             inner,
             shared,
             pending: Mutex::new(Vec::new()),
+            read_back: Mutex::new(None),
         }
     }
 

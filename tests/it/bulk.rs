@@ -684,3 +684,63 @@ backend_test!(async fn rows_written_together_keep_awkward_text_exactly(db) {
     }
     Ok(())
 });
+
+backend_test!(async fn mysql_read_back_is_answered_from_the_audit_read(db) {
+    // Without RETURNING, the audit and SeaORM both read a written row back. Inside an
+    // auditing transaction SeaORM's read is answered from the audit's, and only that
+    // very read: the model must still be the stored row, and any other statement in
+    // between must go to the database.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    sea_orm_audit::register::<article::Entity>();
+    let selects = Arc::new(AtomicUsize::new(0));
+    let mut conn = db.db.clone();
+    let counter = Arc::clone(&selects);
+    conn.set_metric_callback(move |info| {
+        if info.statement.sql.trim_start().starts_with("SELECT") {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let wrapped = AuditedConnection::new(conn);
+    let txn = wrapped.begin().await?;
+    let before = selects.load(Ordering::Relaxed);
+    let a = art("kept").insert(&txn).await?;
+    let insert_selects = selects.load(Ordering::Relaxed) - before;
+    let before = selects.load(Ordering::Relaxed);
+    let mut am = a.clone().into_active_model();
+    am.views = Set(7);
+    let updated = am.update(&txn).await?;
+    let update_selects = selects.load(Ordering::Relaxed) - before;
+    let stored = article::Entity::find_by_id(a.id).one(txn.inner()).await?;
+    assert_eq!(stored.as_ref(), Some(&updated), "the returned model is the stored row");
+    assert_eq!(updated.views, 7);
+    // Kept after an exec() that SeaORM does not follow with a read: a different read
+    // next goes to the database, and so does the same read once `inner()` was used.
+    let other = article::Entity::insert(art("other")).exec(&txn).await?;
+    let found = article::Entity::find_by_id(a.id).one(&txn).await?;
+    assert_eq!(found.map(|m| m.title), Some("kept".to_owned()));
+    article::Entity::insert(art("third")).exec(&txn).await?;
+    let third_id = other.last_insert_id + 1;
+    txn.inner()
+        .execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            match db.backend {
+                Backend::Postgres => "UPDATE article SET title = 'changed' WHERE id = $1",
+                _ => "UPDATE article SET title = 'changed' WHERE id = ?",
+            },
+            [third_id.into()],
+        ))
+        .await?;
+    let third = article::Entity::find_by_id(third_id).one(&txn).await?;
+    assert_eq!(third.map(|m| m.title), Some("changed".to_owned()));
+    txn.commit().await?;
+    match db.backend {
+        // INSERT: the audit's SELECT only; UPDATE: FOR UPDATE and the audit's SELECT.
+        Backend::MySql => assert_eq!((insert_selects, update_selects), (1, 2)),
+        // RETURNING: nothing to read back; SQLite reads the before-image of the UPDATE,
+        // PostgreSQL gets it from the UPDATE itself.
+        Backend::Sqlite => assert_eq!((insert_selects, update_selects), (0, 1)),
+        Backend::Postgres => assert_eq!((insert_selects, update_selects), (0, 0)),
+    }
+    Ok(())
+});
