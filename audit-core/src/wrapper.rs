@@ -213,6 +213,7 @@ impl AuditedTransaction {
         stmt: Statement,
         reason: &str,
     ) -> Result<ExecResult, DbErr> {
+        self.take_read_back();
         self.flush().await?;
         statement_level(&self.inner, stmt, reason).await
     }
@@ -237,6 +238,7 @@ impl AuditedTransaction {
 
     /// A savepoint begun now must not end up holding rows recorded before it.
     async fn before_nested(&self) -> Result<(), DbErr> {
+        self.take_read_back();
         self.flush().await
     }
 
