@@ -744,3 +744,58 @@ backend_test!(async fn mysql_read_back_is_answered_from_the_audit_read(db) {
     }
     Ok(())
 });
+
+backend_test!(async fn concurrent_bulk_increments_give_a_consistent_chain(db) {
+    // Six writers increment the same row through auditing transactions with an
+    // expression UPDATE. Each audit row's old value must be the previous row's new
+    // value, ending at the stored value: on PostgreSQL this checks the one-statement
+    // form (locked before-images, UPDATE, RETURNING) under concurrent writers.
+    use std::sync::Arc;
+    sea_orm_audit::register::<article::Entity>();
+    let a = art("counter").insert(&db.db).await?;
+    let pool = AuditedConnection::new(db.connect_again().await?);
+    let pool = Arc::new(pool);
+    let mysql = db.backend == Backend::MySql;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let pool = Arc::clone(&pool);
+        let id = a.id;
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            while done < 4 {
+                let txn = pool.begin().await?;
+                let update = article::Entity::update_many()
+                    .col_expr(article::Column::Views, Expr::col(article::Column::Views).add(1))
+                    .filter(article::Column::Id.eq(id));
+                // SeaORM has no multi-row RETURNING on MySQL.
+                let res = if mysql {
+                    update.exec(&txn).await.map(|r| r.rows_affected)
+                } else {
+                    update.exec_with_returning(&txn).await.map(|rows| rows.len() as u64)
+                };
+                match res {
+                    Ok(1) => {
+                        txn.commit().await?;
+                        done += 1;
+                    }
+                    Ok(n) => return Err(DbErr::Custom(format!("updated {n} rows"))),
+                    // SQLite refuses a second writer with "database is locked": retry.
+                    Err(e) if e.to_string().contains("locked") || e.to_string().contains("busy") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, DbErr>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| DbErr::Custom(e.to_string()))??;
+    }
+    let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "UPDATE").collect();
+    assert_eq!(rows.len(), 24);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(changes(r)["views"], json!({"old": i, "new": i + 1}), "row {}", r.id);
+    }
+    let stored = article::Entity::find_by_id(a.id).one(&db.db).await?.map(|m| m.views);
+    assert_eq!(stored, Some(24));
+    Ok(())
+});
