@@ -168,20 +168,26 @@ fn quoted(name: &str) -> String {
 pub(crate) fn update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> String {
     // The same UPDATE text (the same set of columns) always gives the same statement,
     // and every audited single-row update asks: build each one once.
-    type Cache = HashMap<(&'static str, String), String>;
+    // Keyed by entity type, then by statement text (looked up without allocating).
+    type Cache = HashMap<&'static str, HashMap<String, String>>;
     static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
-    /// Distinct statements kept; past that the cache starts over.
+    /// Distinct statements kept per entity; past that its cache starts over.
     const KEEP: usize = 1024;
-    let key = (std::any::type_name::<E>(), sql.to_owned());
-    if let Some(hit) = CACHE.read().ok().and_then(|c| c.get(&key).cloned()) {
+    let entity = std::any::type_name::<E>();
+    let hit = CACHE
+        .read()
+        .ok()
+        .and_then(|c| c.get(entity).and_then(|m| m.get(sql)).cloned());
+    if let Some(hit) = hit {
         return hit;
     }
     let built = build_update_returning_old_new::<E>(sql, scan);
     if let Ok(mut c) = CACHE.write() {
-        if c.len() >= KEEP {
-            c.clear();
+        let m = c.entry(entity).or_default();
+        if m.len() >= KEEP {
+            m.clear();
         }
-        c.insert(key, built.clone());
+        m.insert(sql.to_owned(), built.clone());
     }
     built
 }
