@@ -30,6 +30,8 @@
 //! non-zero. Server URLs come from `AUDIT_TEST_POSTGRES_URL` and `AUDIT_TEST_MYSQL_URL`,
 //! as in the test suite; each run creates a fresh schema/database/file and drops it.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -48,6 +50,7 @@ use sea_orm_audit::{AuditedConnection, RequestContext};
 use sea_orm_audit_migration::Migrator;
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Value as Json, json};
+use support::with_database;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -994,23 +997,6 @@ struct BenchDb {
     name: String,
     file: Option<PathBuf>,
     version: String,
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{}", &base[..host_end], db);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 /// The same settings for every variant: no statement logging, no ping before each

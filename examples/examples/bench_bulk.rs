@@ -8,13 +8,17 @@
 //! Each repeat runs both variants in alternating order in a fresh transaction, verifies
 //! the audit rows it wrote and prints the median ratio audited/plain per statement,
 //! then where the audited time went: statement time by kind (SeaORM's metric
-//! callback) and the rest, spent in Rust building images, diffs and audit rows.
+//! callback, with BEGIN and COMMIT timed around the calls) and the rest, spent in Rust
+//! building images, diffs and audit rows.
 //!
 //! A last column measures what no client-side audit can beat: the database alone
-//! writing one full-image audit row per article (`INSERT INTO audit_log ... SELECT ...
-//! FROM bulk_article`, JSON built in SQL, rolled back), plus the plain statement, over
-//! the plain statement. It is the cost of the rows and of `audit_log`'s indexes,
-//! with no round trip and no Rust.
+//! writing the audit row the library writes for each article (the update's two-field
+//! diff, the delete's full image; `INSERT INTO audit_log ... SELECT ... FROM
+//! bulk_article`, JSON built in SQL, rolled back), plus the plain statement, over the
+//! plain statement. It is the cost of the rows and of `audit_log`'s indexes, with no
+//! round trip and no Rust.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,6 +35,7 @@ use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditedConnection, without_audit};
 use sea_orm_audit_migration::Migrator;
 use sea_orm_migration::MigratorTrait;
+use support::with_database;
 
 mod article {
     use sea_orm::entity::prelude::*;
@@ -129,45 +134,60 @@ async fn statement<C: ConnectionTrait>(db: &C, op: Op) -> Result<u64> {
     })
 }
 
-/// The database alone writing one DELETE-shaped audit row per article.
-fn in_database_audit_sql(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
-             SELECT 'DELETE', 'bulk_article', CAST(id AS text), title, jsonb_build_object(\
-             'id', jsonb_build_object('old', id), 'title', jsonb_build_object('old', title), \
-             'body', jsonb_build_object('old', body), 'views', jsonb_build_object('old', views), \
-             'published', jsonb_build_object('old', published)), 'bench_bulk::article', now() \
-             FROM bulk_article"
-        }
-        DbBackend::MySql => {
-            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
-             SELECT 'DELETE', 'bulk_article', CAST(id AS CHAR), title, JSON_OBJECT(\
-             'id', JSON_OBJECT('old', id), 'title', JSON_OBJECT('old', title), \
-             'body', JSON_OBJECT('old', body), 'views', JSON_OBJECT('old', views), \
-             'published', JSON_OBJECT('old', published = 1)), 'bench_bulk::article', UTC_TIMESTAMP(6) \
-             FROM bulk_article"
-        }
-        _ => {
-            "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
-             SELECT 'DELETE', 'bulk_article', CAST(id AS TEXT), title, json_object(\
-             'id', json_object('old', id), 'title', json_object('old', title), \
-             'body', json_object('old', body), 'views', json_object('old', views), \
-             'published', json_object('old', json(CASE published WHEN 0 THEN 'false' ELSE 'true' END))), \
-             'bench_bulk::article', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM bulk_article"
-        }
-    }
+/// The database alone writing, for each article, the audit row the library writes for
+/// `op`: the two-field diff of the update, or the full image of the delete.
+fn in_database_audit_sql(backend: DbBackend, op: Op) -> String {
+    // JSON object builder, text cast, the `published` flag and `true` as JSON, and now.
+    let (obj, text, published, truth, now) = match backend {
+        DbBackend::Postgres => ("jsonb_build_object", "text", "published", "true", "now()"),
+        DbBackend::MySql => (
+            "JSON_OBJECT",
+            "CHAR",
+            "published = 1",
+            "TRUE",
+            "UTC_TIMESTAMP(6)",
+        ),
+        _ => (
+            "json_object",
+            "TEXT",
+            "json(CASE published WHEN 0 THEN 'false' ELSE 'true' END)",
+            "json('true')",
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        ),
+    };
+    let (action, changes) = match op {
+        Op::UpdateMany => (
+            "UPDATE",
+            format!(
+                "{obj}('views', {obj}('old', views, 'new', views + 1), \
+                 'published', {obj}('old', {published}, 'new', {truth}))"
+            ),
+        ),
+        Op::DeleteMany => (
+            "DELETE",
+            format!(
+                "{obj}('id', {obj}('old', id), 'title', {obj}('old', title), \
+                 'body', {obj}('old', body), 'views', {obj}('old', views), \
+                 'published', {obj}('old', {published}))"
+            ),
+        ),
+    };
+    format!(
+        "INSERT INTO audit_log (action, table_name, object_pk, object_repr, changes, module, created_at) \
+         SELECT '{action}', 'bulk_article', CAST(id AS {text}), title, {changes}, \
+         'bench_bulk::article', {now} FROM bulk_article"
+    )
 }
 
-/// Time of [`in_database_audit_sql`] over `n` seeded articles, in a rolled-back
-/// transaction; checks it wrote `n` rows.
-async fn in_database(db: &DatabaseConnection, n: usize) -> Result<Duration> {
+/// Time of [`in_database_audit_sql`] over `n` seeded articles and an empty `audit_log`,
+/// as the audited runs start, in a rolled-back transaction; checks it wrote `n` rows.
+async fn in_database(db: &DatabaseConnection, op: Op, n: usize) -> Result<Duration> {
     seed(db, n).await?;
+    audit_log::Entity::delete_many().exec(db).await?;
+    let sql = in_database_audit_sql(db.get_database_backend(), op);
     let txn = db.begin().await?;
     let t = Instant::now();
-    let res = txn
-        .execute_unprepared(in_database_audit_sql(db.get_database_backend()))
-        .await?;
+    let res = txn.execute_unprepared(&sql).await?;
     let elapsed = t.elapsed();
     txn.rollback().await?;
     if res.rows_affected() != n as u64 {
@@ -176,20 +196,46 @@ async fn in_database(db: &DatabaseConnection, n: usize) -> Result<Duration> {
     Ok(elapsed)
 }
 
+/// Adds `d` to the statement kind `kind` of the run being measured.
+fn note(kind: &str, d: Duration) {
+    let mut guard = STATEMENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(map) = guard.as_mut() {
+        let e = map.entry(kind.to_owned()).or_default();
+        e.0 += 1;
+        e.1 += d;
+    }
+}
+
+/// Statement time recorded so far in the run being measured.
+fn recorded() -> Duration {
+    let guard = STATEMENTS.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map_or(Duration::ZERO, |m| m.values().map(|(_, d)| *d).sum())
+}
+
 async fn run(db: &DatabaseConnection, audited: bool, op: Op, n: usize) -> Result<Sample> {
     seed(db, n).await?;
     audit_log::Entity::delete_many().exec(db).await?;
     *STATEMENTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(BTreeMap::new());
+    // SeaORM's metric callback does not see BEGIN and COMMIT: they are timed here, and
+    // the audit rows an auditing transaction writes at commit are taken out of COMMIT.
     let t = Instant::now();
     let affected = if audited {
         let txn = AuditedConnection::new(db.clone()).begin().await?;
+        note("BEGIN", t.elapsed());
         let n = statement(&txn, op).await?;
+        let (c, before) = (Instant::now(), recorded());
         txn.commit().await?;
+        note("COMMIT", c.elapsed().saturating_sub(recorded() - before));
         n
     } else {
         let txn = db.begin().await?;
+        note("BEGIN", t.elapsed());
         let n = statement(&txn, op).await?;
+        let c = Instant::now();
         txn.commit().await?;
+        note("COMMIT", c.elapsed());
         n
     };
     let elapsed = t.elapsed();
@@ -238,7 +284,7 @@ fn median(mut v: Vec<Sample>) -> Sample {
     v.swap_remove(v.len() / 2)
 }
 
-/// "SELECT 1 × 4.2 ms, ..., Rust 3.1 ms" for one sample.
+/// "SELECT 1× 4.2, ..., outside statements 3.1" (ms) for one sample.
 fn breakdown(s: &Sample) -> String {
     let mut parts: Vec<String> = s
         .statements
@@ -296,12 +342,8 @@ async fn open(
             admin
                 .execute_unprepared(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
                 .await?;
-            let base = url
-                .rsplit_once('/')
-                .map_or(url.as_str(), |(b, _)| b)
-                .to_owned();
             (
-                connect(format!("{base}/{name}")).await?,
+                connect(with_database(&url, &name)).await?,
                 Some((admin, format!("DROP DATABASE `{name}`"))),
             )
         }
@@ -333,7 +375,7 @@ async fn main() -> Result<()> {
         ] {
             let (mut plain, mut audited, mut alone) = (Vec::new(), Vec::new(), Vec::new());
             for rep in 0..repeats {
-                alone.push(in_database(&db, n).await?);
+                alone.push(in_database(&db, op, n).await?);
                 // Alternate which variant goes first, so drift hits both.
                 for audited_first in [rep % 2 == 0, rep % 2 != 0] {
                     if audited_first {

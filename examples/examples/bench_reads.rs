@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p sea-orm-audit-examples --example bench_reads -- [big] [repeats]`
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -17,6 +19,7 @@ use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditQuery, SummaryFilter, audit_summary};
 use sea_orm_audit_migration::Migrator;
 use sea_orm_migration::MigratorTrait;
+use support::with_database;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -226,11 +229,7 @@ async fn open(
             admin
                 .execute_unprepared(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
                 .await?;
-            let base = url
-                .rsplit_once('/')
-                .map_or(url.as_str(), |(b, _)| b)
-                .to_owned();
-            let db = connect(format!("{base}/{name}"), None).await?;
+            let db = connect(with_database(&url, name), None).await?;
             (db, Some((admin, format!("DROP DATABASE `{name}`"))))
         }
     })
