@@ -222,31 +222,9 @@ pub(crate) fn classify(err: sea_orm::DbErr, table: &'static str) -> AuditError {
         "login_attempt" => "m20261127_000002_create_login_attempt",
         "data_export" => "m20261127_000003_create_data_export",
         "system_event" => "m20261127_000004_create_system_event",
-        _ => return writer::classify(err, "audit_log"),
+        _ => return writer::classify(err),
     };
-    let msg = err.to_string();
-    let missing = msg.contains(table)
-        && (msg.contains("no such table")
-            || msg.contains("does not exist")
-            || msg.contains("doesn't exist"));
-    if missing {
-        AuditError::MissingTable { table, migration }
-    } else {
-        AuditError::Db(err)
-    }
-}
-
-fn merge_metadata(ctx: Option<&Json>, entry: Option<Json>) -> Option<Json> {
-    match (ctx, entry) {
-        (None, e) => e,
-        (Some(c), None) => Some(c.clone()),
-        (Some(Json::Object(c)), Some(Json::Object(e))) => {
-            let mut merged = c.clone();
-            merged.extend(e);
-            Some(Json::Object(merged))
-        }
-        (Some(_), Some(e)) => Some(e),
-    }
+    writer::missing_table(err, table, migration)
 }
 
 /// Inserts one `audit_log` row and returns its id: one statement on every backend.
@@ -286,7 +264,7 @@ pub(crate) async fn insert_entry<C: ConnectionTrait>(
         request_id: Set(ctx.and_then(|c| c.request_id_str().map(str::to_owned))),
         reason: Set(ev.reason),
         module: Set(ev.module),
-        metadata: Set(merge_metadata(
+        metadata: Set(writer::merge_metadata(
             ctx.and_then(RequestContext::metadata_value),
             ev.metadata,
         )),
@@ -295,7 +273,7 @@ pub(crate) async fn insert_entry<C: ConnectionTrait>(
     let res = audit_log::Entity::insert(row)
         .exec(db)
         .await
-        .map_err(|e| writer::classify(e, "audit_log"))?;
+        .map_err(writer::classify)?;
     Ok(res.last_insert_id)
 }
 

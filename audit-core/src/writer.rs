@@ -181,9 +181,7 @@ pub(crate) async fn write_stamped<C: ConnectionTrait>(
             }
             Statement::from_sql_and_values(backend, cached_insert_sql(backend, chunk.len()), values)
         };
-        db.execute_raw(stmt)
-            .await
-            .map_err(|e| classify(e, AUDIT_LOG))?;
+        db.execute_raw(stmt).await.map_err(classify)?;
     }
     Ok(())
 }
@@ -200,7 +198,7 @@ fn fields(row: &Stamped<'_>, backend: DbBackend) -> [Value; 15] {
     };
     let metadata = merge_metadata(
         ctx.and_then(RequestContext::metadata_value),
-        e.metadata.as_ref(),
+        e.metadata.clone(),
     );
     [
         text(Some(&e.action)),
@@ -289,32 +287,41 @@ fn json(j: Option<&Json>) -> Value {
     Value::String(j.map(Json::to_string))
 }
 
-fn merge_metadata(ctx: Option<&Json>, entry: Option<&Json>) -> Option<Json> {
+/// The row's metadata: the entry's keys merged over the request context's. Manual
+/// entries and the writer both use it, so the two agree.
+pub(crate) fn merge_metadata(ctx: Option<&Json>, entry: Option<Json>) -> Option<Json> {
     match (ctx, entry) {
-        (None, None) => None,
+        (None, e) => e,
         (Some(c), None) => Some(c.clone()),
-        (None, Some(e)) => Some(e.clone()),
         (Some(Json::Object(c)), Some(Json::Object(e))) => {
             let mut merged = c.clone();
-            merged.extend(e.iter().map(|(k, v)| (k.clone(), v.clone())));
+            merged.extend(e);
             Some(Json::Object(merged))
         }
-        (Some(_), Some(e)) => Some(e.clone()),
+        (Some(_), Some(e)) => Some(e),
     }
 }
 
-/// Turns "table does not exist" from any backend into [`AuditError::MissingTable`].
-pub(crate) fn classify(err: DbErr, table: &str) -> AuditError {
+/// Turns "`audit_log` does not exist" from any backend into
+/// [`AuditError::MissingTable`] naming the migration that creates it.
+pub(crate) fn classify(err: DbErr) -> AuditError {
+    missing_table(err, AUDIT_LOG, AUDIT_LOG_MIGRATION)
+}
+
+/// Turns "`table` does not exist" from any backend into [`AuditError::MissingTable`]
+/// naming `migration`; any other error stays a database error.
+pub(crate) fn missing_table(
+    err: DbErr,
+    table: &'static str,
+    migration: &'static str,
+) -> AuditError {
     let msg = err.to_string();
     let missing = msg.contains(table)
         && (msg.contains("no such table")
             || msg.contains("does not exist")
             || msg.contains("doesn't exist"));
     if missing {
-        AuditError::MissingTable {
-            table: "audit_log",
-            migration: AUDIT_LOG_MIGRATION,
-        }
+        AuditError::MissingTable { table, migration }
     } else {
         AuditError::Db(err)
     }
@@ -327,7 +334,7 @@ mod tests {
 
     #[test]
     fn metadata_merges_entry_over_context() {
-        let merged = merge_metadata(Some(&json!({"a": 1, "b": 1})), Some(&json!({"b": 2})));
+        let merged = merge_metadata(Some(&json!({"a": 1, "b": 1})), Some(json!({"b": 2})));
         assert_eq!(merged, Some(json!({"a": 1, "b": 2})));
         assert_eq!(merge_metadata(None, None), None);
     }
@@ -339,10 +346,10 @@ mod tests {
             "error returned from database: relation \"audit_log\" does not exist",
             "error returned from database: 1146 (42S02): Table 'db.audit_log' doesn't exist",
         ] {
-            let err = classify(DbErr::Custom(msg.into()), "audit_log");
+            let err = classify(DbErr::Custom(msg.into()));
             assert!(matches!(err, AuditError::MissingTable { .. }), "{msg}");
         }
-        let other = classify(DbErr::Custom("deadlock".into()), "audit_log");
+        let other = classify(DbErr::Custom("deadlock".into()));
         assert!(matches!(other, AuditError::Db(_)));
     }
 }

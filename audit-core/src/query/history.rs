@@ -55,7 +55,7 @@ where
         .select_for(db.get_database_backend())
         .all(db)
         .await
-        .map_err(|e| crate::writer::classify(e, "audit_log"))
+        .map_err(crate::writer::classify)
 }
 
 /// Whether the object existed at the requested time, as far as the trail says.
@@ -172,7 +172,7 @@ where
         .select_for(db.get_database_backend())
         .all(db)
         .await
-        .map_err(|e| crate::writer::classify(e, "audit_log"))?;
+        .map_err(crate::writer::classify)?;
     Ok(replay::<M>(&rows))
 }
 

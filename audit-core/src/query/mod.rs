@@ -338,7 +338,7 @@ impl AuditQuery {
             .limit(limit + 1)
             .all(db)
             .await
-            .map_err(|e| crate::writer::classify(e, "audit_log"))?;
+            .map_err(crate::writer::classify)?;
         let more = entries.len() as u64 > limit;
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more {

@@ -253,7 +253,7 @@ pub async fn audit_summary<C: ConnectionTrait>(
     let rows = db
         .query_all_raw(backend::statement(backend, &sql, values))
         .await
-        .map_err(|e| crate::writer::classify(e, "audit_log"))?;
+        .map_err(crate::writer::classify)?;
     let mut days = BTreeMap::new();
     for row in rows {
         let grp: String = row.try_get("", "grp")?;
