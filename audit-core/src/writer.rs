@@ -108,18 +108,8 @@ const JSON_COLUMNS: [usize; 2] = [4, 13];
 /// `INSERT INTO audit_log (...) VALUES (...), ...` for `rows` rows. JSON is bound as
 /// text (serialized once, never cloned as a tree); PostgreSQL casts it to `jsonb`.
 fn insert_sql(backend: DbBackend, rows: usize) -> String {
-    let (open, close) = if backend == DbBackend::MySql {
-        ('`', '`')
-    } else {
-        ('"', '"')
-    };
-    let mut sql = String::with_capacity(200 + rows * COLUMNS.len() * 8);
-    let _ = write!(sql, "INSERT INTO {open}{AUDIT_LOG}{close} (");
-    for (i, c) in COLUMNS.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}{open}{c}{close}");
-    }
-    sql.push_str(") VALUES ");
+    let mut sql = insert_into(backend, 200 + rows * COLUMNS.len() * 8);
+    sql.push_str(" VALUES ");
     let mut n = 0;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -141,6 +131,24 @@ fn insert_sql(backend: DbBackend, rows: usize) -> String {
         }
         sql.push(')');
     }
+    sql
+}
+
+/// `INSERT INTO audit_log (<COLUMNS>)`, quoted for `backend`, in a string with room for
+/// `capacity` bytes.
+fn insert_into(backend: DbBackend, capacity: usize) -> String {
+    let q = if backend == DbBackend::MySql {
+        '`'
+    } else {
+        '"'
+    };
+    let mut sql = String::with_capacity(capacity);
+    let _ = write!(sql, "INSERT INTO {q}{AUDIT_LOG}{q} (");
+    for (i, c) in COLUMNS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}{q}{c}{q}");
+    }
+    sql.push(')');
     sql
 }
 
@@ -257,9 +265,9 @@ fn unnest_statement(chunk: &[Stamped<'_>]) -> Statement {
             }
         }
     }
-    let mut sql = String::from("INSERT INTO \"audit_log\" (");
-    let mut unnest = String::new();
-    for (i, c) in COLUMNS.iter().enumerate() {
+    let mut sql = insert_into(DbBackend::Postgres, 512);
+    sql.push_str(" SELECT * FROM unnest(");
+    for i in 0..COLUMNS.len() {
         let sep = if i == 0 { "" } else { ", " };
         let ty = if JSON_COLUMNS.contains(&i) {
             "jsonb"
@@ -268,10 +276,9 @@ fn unnest_statement(chunk: &[Stamped<'_>]) -> Statement {
         } else {
             "text"
         };
-        let _ = write!(sql, "{sep}\"{c}\"");
-        let _ = write!(unnest, "{sep}${}::{ty}[]", i + 1);
+        let _ = write!(sql, "{sep}${}::{ty}[]", i + 1);
     }
-    let _ = write!(sql, ") SELECT * FROM unnest({unnest})");
+    sql.push(')');
     let values = arrays.into_iter().map(|mut a| {
         a.push('}');
         Value::String(Some(a))
