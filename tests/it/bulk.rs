@@ -14,7 +14,7 @@ use sea_orm_audit_tests::fixtures::article;
 use sea_orm_audit_tests::{Backend, TestDb, backend_test};
 use serde_json::json;
 
-use crate::common::{changes, trail};
+use crate::common::{changes, sqlite_busy, trail};
 
 fn art(title: &str) -> article::ActiveModel {
     article::ActiveModel {
@@ -780,7 +780,7 @@ backend_test!(async fn concurrent_bulk_increments_give_a_consistent_chain(db) {
                     }
                     Ok(n) => return Err(DbErr::Custom(format!("updated {n} rows"))),
                     // SQLite refuses a second writer with "database is locked": retry.
-                    Err(e) if e.to_string().contains("locked") || e.to_string().contains("busy") => {}
+                    Err(e) if sqlite_busy(&e) => {}
                     Err(e) => return Err(e),
                 }
             }

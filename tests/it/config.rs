@@ -4,19 +4,7 @@ use sea_orm_audit::AuditConfig;
 use sea_orm_audit_tests::backend_test;
 use sea_orm_audit_tests::fixtures::{article, tag};
 
-use crate::common::trail;
-
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, trail};
 
 backend_test!(async fn skip_tables_and_actions(db) {
     let cfg = AuditConfig::new().skip_table("tag").skip_action("delete");

@@ -1,23 +1,9 @@
-use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, DbErr};
 use sea_orm_audit::{RequestContext, hash_session, in_current_scope, with_actor};
 use sea_orm_audit_tests::backend_test;
-use sea_orm_audit_tests::fixtures::article;
 use serde_json::json;
 
-use crate::common::trail;
-
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, trail};
 
 backend_test!(async fn context_fields_land_in_rows(db) {
     let ctx = RequestContext::new()

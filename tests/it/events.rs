@@ -2,27 +2,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sea_orm::ActiveModelTrait;
-use sea_orm::ActiveValue::Set;
 use sea_orm_audit::{
     AuditConfig, AuditError, AuditEvent, RequestContext, log_event, log_view, without_audit,
 };
 use sea_orm_audit_tests::backend_test;
-use sea_orm_audit_tests::fixtures::article;
 use serde_json::json;
 
-use crate::common::trail;
-
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, trail};
 
 backend_test!(async fn manual_entry_with_object_and_context(db) {
     let a = art("Quarterly report").insert(&db.db).await?;

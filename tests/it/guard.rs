@@ -5,19 +5,7 @@ use sea_orm_audit_tests::fixtures::article;
 use sea_orm_audit_tests::{Backend, Migrator, backend_test};
 use sea_orm_migration::MigratorTrait;
 
-use crate::common::trail;
-
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, trail};
 
 async fn guard_case(backend: Backend) {
     // A database where the audit migrations have not run yet.

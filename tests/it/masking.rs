@@ -5,7 +5,7 @@ use sea_orm_audit_tests::backend_test;
 use sea_orm_audit_tests::fixtures::{article, member};
 use serde_json::json;
 
-use crate::common::{changes, keys, trail};
+use crate::common::{art, changes, keys, trail};
 
 fn new_member() -> member::ActiveModel {
     member::ActiveModel {
@@ -113,16 +113,7 @@ backend_test!(async fn repr_never_shows_a_hidden_value(db) {
     let a = AuditConfig::new()
         .mask_field("article.title")
         .scope(
-            article::ActiveModel {
-                title: Set("Top secret title".into()),
-                body: Set(String::new()),
-                body_html: Set(String::new()),
-                editor_token: Set(None),
-                views: Set(0),
-                published: Set(false),
-                ..Default::default()
-            }
-            .insert(&db.db),
+            art("Top secret title").insert(&db.db),
         )
         .await?;
     let rows = trail(&db.db).await?;

@@ -14,7 +14,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::routing::{get, post};
 use http::{HeaderValue, Request, Response, StatusCode};
-use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder};
 use sea_orm_audit::RequestContext;
 use sea_orm_audit::entity::system_event;
@@ -23,22 +22,9 @@ use sea_orm_audit::middleware::{
     AuditContextLayer, ClientIp, RuleSet, SLOW_REQUEST, SecurityLayer,
 };
 use sea_orm_audit_tests::backend_test;
-use sea_orm_audit_tests::fixtures::article;
 use tower::ServiceExt;
 
-use crate::common::trail;
-
-fn article(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, trail};
 
 async fn create(
     State(db): State<DatabaseConnection>,
@@ -46,12 +32,12 @@ async fn create(
 ) -> Result<String, StatusCode> {
     // Yield between writes so concurrent requests interleave on the workers.
     tokio::task::yield_now().await;
-    let a = article(&title)
+    let a = art(&title)
         .insert(&db)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     tokio::task::yield_now().await;
-    article(&format!("{title}.2"))
+    art(&format!("{title}.2"))
         .insert(&db)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;

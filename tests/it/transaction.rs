@@ -10,19 +10,7 @@ use sea_orm_audit_tests::fixtures::article;
 use sea_orm_audit_tests::{TestDb, backend_test};
 use serde_json::json;
 
-use crate::common::{changes, trail};
-
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use crate::common::{art, changes, sqlite_busy, trail};
 
 async fn rename_audit_log(db: &TestDb, away: bool) -> Result<(), DbErr> {
     let (from, to) = if away {
@@ -147,7 +135,7 @@ backend_test!(async fn concurrent_updates_give_a_consistent_chain(db) {
                         done += 1;
                     }
                     // SQLite refuses a second writer with "database is locked": retry.
-                    Err(e) if e.to_string().contains("locked") || e.to_string().contains("busy") => {}
+                    Err(e) if sqlite_busy(&e) => {}
                     Err(e) => return Err(e),
                 }
             }
