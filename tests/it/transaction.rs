@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, IntoActiveModel, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, TransactionTrait,
 };
 use sea_orm_audit::{AtomicWrite, AuditConfig, AuditError, is_transaction};
 use sea_orm_audit_tests::fixtures::article;
@@ -155,6 +155,5 @@ backend_test!(async fn concurrent_updates_give_a_consistent_chain(db) {
         expected_old = c["views"]["new"].clone();
     }
     assert_eq!(Some(expected_old), final_views.map(|v| json!(v)), "last new value is the stored value");
-    let _ = DbBackend::Sqlite;
     Ok(())
 });
