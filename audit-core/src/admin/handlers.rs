@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::AdminState;
 use super::auth::{Access, AdminUser, csrf_token, csrf_valid};
-use super::queries::{self, Cursor, ResolveOutcome, SearchIn, TimeRange};
+use super::queries::{self, ResolveOutcome, SearchIn, TimeRange};
 use super::templates::*;
+use crate::Cursor;
 use crate::entity::{audit_log, data_export, login_attempt, system_event};
 use crate::{ObjectStatus, RequestContext};
 
@@ -254,7 +255,7 @@ fn date_range(from: &Option<String>, to: &Option<String>, notices: &mut Vec<Stri
 
 fn cursor(after: &Option<String>, notices: &mut Vec<String>) -> Option<Cursor> {
     let s = some(after)?;
-    let c = Cursor::decode(&s);
+    let c = s.parse::<Cursor>().ok();
     if c.is_none() {
         notices.push("Ignored an invalid page position; showing the newest rows.".into());
     }
@@ -582,7 +583,7 @@ pub(crate) async fn log_list(
     current.extend(q.drill_params());
     let next = page.next.map(|c| {
         let mut p = current.clone();
-        p.push(("after", c.encode()));
+        p.push(("after", c.to_string()));
         v.url("/log", &p)
     });
     let first = after.map(|_| v.url("/log", &current));
@@ -894,7 +895,7 @@ fn list_page(
 ) -> Response {
     let next = next.map(|c| {
         let mut p = current.clone();
-        p.push(("after", c.encode()));
+        p.push(("after", c.to_string()));
         v.url(path, &p)
     });
     html(

@@ -28,37 +28,9 @@ use sea_orm::{
 use serde_json::{Map, Value as Json};
 
 use crate::entity::{audit_log, data_export, login_attempt, system_event};
-use crate::{AuditEntry, AuditError, AuditQuery, ObjectStatus, RequestContext, write_entries};
-
-/// A position in a list ordered by `(created_at, id)` descending: the last row shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cursor {
-    pub(crate) at: DateTime<Utc>,
-    pub(crate) id: i64,
-}
-
-impl Cursor {
-    /// `<seconds>.<nanoseconds>_<id>`: opaque to users, URL-safe, and exact to the
-    /// nanosecond, because SQLite keeps the nanoseconds chrono gives it and a cursor cut to
-    /// microseconds would compare below its own row and skip the rows that share its time.
-    pub(crate) fn encode(&self) -> String {
-        format!(
-            "{}.{:09}_{}",
-            self.at.timestamp(),
-            self.at.timestamp_subsec_nanos(),
-            self.id
-        )
-    }
-
-    pub(crate) fn decode(s: &str) -> Option<Self> {
-        let (time, id) = s.split_once('_')?;
-        let (secs, nanos) = time.split_once('.')?;
-        Some(Self {
-            at: DateTime::from_timestamp(secs.parse().ok()?, nanos.parse().ok()?)?,
-            id: id.parse().ok()?,
-        })
-    }
-}
+use crate::{
+    AuditEntry, AuditError, AuditQuery, Cursor, ObjectStatus, RequestContext, write_entries,
+};
 
 /// One page of rows and the cursor of the next page, if there is one.
 #[derive(Debug)]
@@ -137,26 +109,34 @@ where
     }
     if let Some(c) = after {
         select = select.filter(
-            Condition::any().add(created.lt(at(backend, c.at))).add(
-                Condition::all()
-                    .add(created.eq(at(backend, c.at)))
-                    .add(id.lt(c.id)),
-            ),
+            Condition::any()
+                .add(created.lt(at(backend, c.created_at())))
+                .add(
+                    Condition::all()
+                        .add(created.eq(at(backend, c.created_at())))
+                        .add(id.lt(c.id())),
+                ),
         );
     }
-    let mut rows = select
+    let rows = select
         .order_by_desc(created)
         .order_by_desc(id)
         .limit(limit + 1)
         .all(db)
         .await?;
+    Ok(split_page(rows, limit, key))
+}
+
+/// `rows`, read with one row more than `limit`, as a page: the extra row, if it came,
+/// only says there is a next page, which starts after the last row kept.
+fn split_page<M>(mut rows: Vec<M>, limit: u64, key: impl Fn(&M) -> Cursor) -> Page<M> {
     let next = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(&key)
+        rows.last().map(key)
     } else {
         None
     };
-    Ok(Page { rows, next })
+    Page { rows, next }
 }
 
 /// A half-open time range `[from, to)`, either end open.
@@ -191,13 +171,6 @@ pub(crate) struct LogFilter {
     pub(crate) range: TimeRange,
 }
 
-fn log_key(m: &audit_log::Model) -> Cursor {
-    Cursor {
-        at: m.created_at,
-        id: m.id,
-    }
-}
-
 /// One page of the audit log: the filters, order and cursor come from [`AuditQuery`]
 /// (issue 4's query builder); the admin adds only its search box conditions.
 pub(crate) async fn log_page(
@@ -207,8 +180,6 @@ pub(crate) async fn log_page(
     limit: u64,
 ) -> Result<Page<audit_log::Model>, DbErr> {
     use audit_log::Column as C;
-    // Both cursors have the same text form, `<secs>.<nanos>_<id>`.
-    let after = after.and_then(|c| c.encode().parse::<crate::Cursor>().ok());
     let mut query = AuditQuery::new().newest_first().after(after);
     if let Some(v) = &f.action {
         if crate::normalize_action(v).is_err() {
@@ -248,14 +219,8 @@ pub(crate) async fn log_page(
         Some((SearchIn::Repr, v)) => q = q.filter(starts_with(C::ObjectRepr, v)),
         None => {}
     }
-    let mut rows = q.limit(limit + 1).all(db).await?;
-    let next = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(log_key)
-    } else {
-        None
-    };
-    Ok(Page { rows, next })
+    let rows = q.limit(limit + 1).all(db).await?;
+    Ok(split_page(rows, limit, Cursor::after_entry))
 }
 
 pub(crate) async fn log_entry(
@@ -374,10 +339,7 @@ pub(crate) async fn login_page(
         q = q.filter(C::IpAddress.eq(v.as_str()));
     }
     page(db, q, (C::CreatedAt, C::Id), &f.range, after, limit, |m| {
-        Cursor {
-            at: m.created_at,
-            id: m.id,
-        }
+        Cursor::new(m.created_at, m.id)
     })
     .await
 }
@@ -409,10 +371,7 @@ pub(crate) async fn export_page(
         q = q.filter(C::ActorId.eq(v.as_str()));
     }
     page(db, q, (C::CreatedAt, C::Id), &f.range, after, limit, |m| {
-        Cursor {
-            at: m.created_at,
-            id: m.id,
-        }
+        Cursor::new(m.created_at, m.id)
     })
     .await
 }
@@ -440,10 +399,7 @@ pub(crate) async fn event_page(
         q = q.filter(C::Resolved.eq(v));
     }
     page(db, q, (C::CreatedAt, C::Id), &f.range, after, limit, |m| {
-        Cursor {
-            at: m.created_at,
-            id: m.id,
-        }
+        Cursor::new(m.created_at, m.id)
     })
     .await
 }
@@ -698,18 +654,6 @@ pub(crate) async fn prune(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn cursor_round_trips() {
-        let c = Cursor {
-            at: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap_or_default(),
-            id: 42,
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        assert_eq!(Cursor::decode("x_1"), None);
-        assert_eq!(Cursor::decode("1"), None);
-        assert_eq!(Cursor::decode("1.5"), None);
-    }
 
     #[test]
     fn prefix_end_is_the_next_string() {

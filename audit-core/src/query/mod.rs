@@ -47,6 +47,11 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor of the row created at `at` with id `id`.
+    pub(crate) fn new(at: DateTime<Utc>, id: i64) -> Self {
+        Self { at, id }
+    }
+
     /// The cursor just after (or before, newest-first) `entry`.
     pub fn after_entry(entry: &audit_log::Model) -> Self {
         Self {
