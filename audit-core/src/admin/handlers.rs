@@ -581,12 +581,6 @@ pub(crate) async fn log_list(
         .collect();
     let mut current = q.params();
     current.extend(q.drill_params());
-    let next = page.next.map(|c| {
-        let mut p = current.clone();
-        p.push(("after", c.to_string()));
-        v.url("/log", &p)
-    });
-    let first = after.map(|_| v.url("/log", &current));
     let search_choices = [
         ("pk", "object primary key"),
         ("actor", "actor"),
@@ -600,10 +594,11 @@ pub(crate) async fn log_list(
             opts[0].selected = true;
         }
     }
-    let page = ListPage {
-        title: "Audit log".into(),
-        action: v.url("/log", &[]),
-        filters: vec![
+    let mut list = list_page(
+        &v,
+        "Audit log",
+        "/log",
+        vec![
             Field::text("q", "Search", &q.q),
             in_field,
             Field::select("action", "Action", &q.action, ACTIONS),
@@ -613,16 +608,16 @@ pub(crate) async fn log_list(
             Field::date("from", "From", &q.from),
             Field::date("to", "To", &q.to),
         ],
-        drill: drill_cells(&state, &v, &q).await,
-        headers: vec![
+        vec![
             "Time", "Action", "Table", "Object", "Actor", "IP", "Changes", "Request",
         ],
         rows,
-        first,
-        next,
-        chrome: v.chrome.clone(),
-    };
-    html(StatusCode::OK, &page)
+        current,
+        after,
+        page.next,
+    );
+    list.drill = drill_cells(&state, &v, &q).await;
+    html(StatusCode::OK, &list)
 }
 
 pub(crate) async fn log_detail(State(state): St, v: Viewer, Path(id): Path<i64>) -> Response {
@@ -844,41 +839,54 @@ pub(crate) async fn login_list(
         ("from", s(&q.from)),
         ("to", s(&q.to)),
     ];
-    list_page(
-        &v,
-        "Login attempts",
-        "/logins",
-        vec![
-            Field::select(
-                "status",
+    html(
+        StatusCode::OK,
+        &list_page(
+            &v,
+            "Login attempts",
+            "/logins",
+            vec![
+                Field::select(
+                    "status",
+                    "Status",
+                    &q.status,
+                    &[
+                        ("SUCCESS", "SUCCESS"),
+                        ("FAILED", "FAILED"),
+                        ("BLOCKED", "BLOCKED"),
+                        ("LOGOUT", "LOGOUT"),
+                    ],
+                ),
+                Field::text("username", "Username", &q.username),
+                Field::text("ip", "IP address", &q.ip),
+                Field::date("from", "From", &q.from),
+                Field::date("to", "To", &q.to),
+            ],
+            vec![
+                "Time",
+                "Username",
                 "Status",
-                &q.status,
-                &[
-                    ("SUCCESS", "SUCCESS"),
-                    ("FAILED", "FAILED"),
-                    ("BLOCKED", "BLOCKED"),
-                    ("LOGOUT", "LOGOUT"),
-                ],
-            ),
-            Field::text("username", "Username", &q.username),
-            Field::text("ip", "IP address", &q.ip),
-            Field::date("from", "From", &q.from),
-            Field::date("to", "To", &q.to),
-        ],
-        vec![
-            "Time",
-            "Username",
-            "Status",
-            "IP",
-            "Country",
-            "City",
-            "Failure reason",
-        ],
-        rows,
-        current,
-        after,
-        page.next,
+                "IP",
+                "Country",
+                "City",
+                "Failure reason",
+            ],
+            rows,
+            current,
+            after,
+            page.next,
+        ),
     )
+}
+
+/// The detail pages' link to the audit rows written in the same request.
+fn request_link(v: &Viewer, request_id: &Option<String>) -> Option<(String, String)> {
+    request_id.as_ref().map(|rid| {
+        (
+            "Audit rows of this request".to_owned(),
+            v.url("/log", &[("request_id", rid.clone())]),
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -892,26 +900,23 @@ fn list_page(
     current: Vec<(&'static str, String)>,
     after: Option<Cursor>,
     next: Option<Cursor>,
-) -> Response {
+) -> ListPage {
     let next = next.map(|c| {
         let mut p = current.clone();
         p.push(("after", c.to_string()));
         v.url(path, &p)
     });
-    html(
-        StatusCode::OK,
-        &ListPage {
-            chrome: v.chrome.clone(),
-            title: title.into(),
-            action: v.url(path, &[]),
-            filters,
-            drill: Vec::new(),
-            headers,
-            rows,
-            first: after.map(|_| v.url(path, &current)),
-            next,
-        },
-    )
+    ListPage {
+        chrome: v.chrome.clone(),
+        title: title.into(),
+        action: v.url(path, &[]),
+        filters,
+        drill: Vec::new(),
+        headers,
+        rows,
+        first: after.map(|_| v.url(path, &current)),
+        next,
+    }
 }
 
 pub(crate) async fn login_detail(State(state): St, v: Viewer, Path(id): Path<i64>) -> Response {
@@ -925,12 +930,7 @@ pub(crate) async fn login_detail(State(state): St, v: Viewer, Path(id): Path<i64
         "Attempts for this username".into(),
         v.url("/logins", &[("username", r.username.clone())]),
     ));
-    if let Some(rid) = &r.request_id {
-        links.push((
-            "Audit rows of this request".into(),
-            v.url("/log", &[("request_id", rid.clone())]),
-        ));
-    }
+    links.extend(request_link(&v, &r.request_id));
     let fields = vec![
         ("ID", Val::Text(r.id.to_string())),
         ("Time", Val::Text(when(r.created_at))),
@@ -1019,30 +1019,33 @@ pub(crate) async fn export_list(
         ("from", s(&q.from)),
         ("to", s(&q.to)),
     ];
-    list_page(
-        &v,
-        "Data exports",
-        "/exports",
-        vec![
-            Field::text("type", "Export type", &q.export_type),
-            Field::text("format", "Format", &q.format),
-            Field::text("actor", "Actor id", &q.actor),
-            Field::date("from", "From", &q.from),
-            Field::date("to", "To", &q.to),
-        ],
-        vec![
-            "Time",
-            "Actor",
-            "Type",
-            "Format",
-            "Records",
-            "Size",
-            "Downloads",
-        ],
-        rows,
-        current,
-        after,
-        page.next,
+    html(
+        StatusCode::OK,
+        &list_page(
+            &v,
+            "Data exports",
+            "/exports",
+            vec![
+                Field::text("type", "Export type", &q.export_type),
+                Field::text("format", "Format", &q.format),
+                Field::text("actor", "Actor id", &q.actor),
+                Field::date("from", "From", &q.from),
+                Field::date("to", "To", &q.to),
+            ],
+            vec![
+                "Time",
+                "Actor",
+                "Type",
+                "Format",
+                "Records",
+                "Size",
+                "Downloads",
+            ],
+            rows,
+            current,
+            after,
+            page.next,
+        ),
     )
 }
 
@@ -1053,12 +1056,7 @@ pub(crate) async fn export_detail(State(state): St, v: Viewer, Path(id): Path<i6
         Err(e) => return db_error(&v.chrome, e),
     };
     let mut links = vec![("« Data exports".to_owned(), v.url("/exports", &[]))];
-    if let Some(rid) = &r.request_id {
-        links.push((
-            "Audit rows of this request".into(),
-            v.url("/log", &[("request_id", rid.clone())]),
-        ));
-    }
+    links.extend(request_link(&v, &r.request_id));
     let fields = vec![
         ("ID", Val::Text(r.id.to_string())),
         ("Time", Val::Text(when(r.created_at))),
@@ -1162,38 +1160,41 @@ pub(crate) async fn event_list(
         ("from", s(&q.from)),
         ("to", s(&q.to)),
     ];
-    list_page(
-        &v,
-        "System events",
-        "/events",
-        vec![
-            Field::select(
-                "event_type",
-                "Event type",
-                &q.event_type,
-                &[
-                    ("ERROR", "ERROR"),
-                    ("WARNING", "WARNING"),
-                    ("INFO", "INFO"),
-                    ("SECURITY", "SECURITY"),
-                    ("PERFORMANCE", "PERFORMANCE"),
-                    ("MAINTENANCE", "MAINTENANCE"),
-                ],
-            ),
-            Field::select(
-                "resolved",
-                "Resolved",
-                &q.resolved,
-                &[("no", "unresolved"), ("yes", "resolved")],
-            ),
-            Field::date("from", "From", &q.from),
-            Field::date("to", "To", &q.to),
-        ],
-        vec!["Time", "Type", "Title", "Module", "Actor", "Status"],
-        rows,
-        current,
-        after,
-        page.next,
+    html(
+        StatusCode::OK,
+        &list_page(
+            &v,
+            "System events",
+            "/events",
+            vec![
+                Field::select(
+                    "event_type",
+                    "Event type",
+                    &q.event_type,
+                    &[
+                        ("ERROR", "ERROR"),
+                        ("WARNING", "WARNING"),
+                        ("INFO", "INFO"),
+                        ("SECURITY", "SECURITY"),
+                        ("PERFORMANCE", "PERFORMANCE"),
+                        ("MAINTENANCE", "MAINTENANCE"),
+                    ],
+                ),
+                Field::select(
+                    "resolved",
+                    "Resolved",
+                    &q.resolved,
+                    &[("no", "unresolved"), ("yes", "resolved")],
+                ),
+                Field::date("from", "From", &q.from),
+                Field::date("to", "To", &q.to),
+            ],
+            vec!["Time", "Type", "Title", "Module", "Actor", "Status"],
+            rows,
+            current,
+            after,
+            page.next,
+        ),
     )
 }
 
@@ -1211,12 +1212,7 @@ pub(crate) async fn event_detail(State(state): St, v: Viewer, Path(id): Path<i64
             &[("table", "system_event".into()), ("pk", r.id.to_string())],
         ),
     ));
-    if let Some(rid) = &r.request_id {
-        links.push((
-            "Audit rows of this request".into(),
-            v.url("/log", &[("request_id", rid.clone())]),
-        ));
-    }
+    links.extend(request_link(&v, &r.request_id));
     let location = match (&r.file, r.line) {
         (Some(f), Some(l)) => Some(format!("{f}:{l}")),
         (Some(f), None) => Some(f.clone()),
