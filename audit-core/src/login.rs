@@ -427,6 +427,19 @@ async fn key_states<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Counts a failure at `now` against every key, then decides again: the verdict the
+/// next attempt will get.
+fn verdict_after_failure(
+    states: &mut [KeyState],
+    policy: &BruteForcePolicy,
+    now: DateTime<Utc>,
+) -> LoginCheck {
+    for s in states.iter_mut() {
+        s.times.insert(0, now);
+    }
+    verdict(states, policy, now)
+}
+
 fn verdict(states: &[KeyState], policy: &BruteForcePolicy, now: DateTime<Utc>) -> LoginCheck {
     let mut worst: Option<(DateTime<Utc>, &'static str)> = None;
     for s in states {
@@ -560,20 +573,22 @@ where
             let now = Utc::now();
             let mut states = key_states(&txn, &username, stamp.ip, policy, now).await?;
             match verdict(&states, policy, now) {
-                blocked @ LoginCheck::Blocked { .. } => {
-                    let reason = match &blocked {
-                        LoginCheck::Blocked { reason, .. } => Some(reason.clone()),
-                        LoginCheck::Allowed => failure_reason,
-                    };
-                    (LoginStatus::Blocked, reason, blocked, now)
-                }
                 LoginCheck::Allowed => {
-                    for s in &mut states {
-                        s.times.insert(0, now);
-                    }
-                    let after = verdict(&states, policy, now);
+                    let after = verdict_after_failure(&mut states, policy, now);
                     (LoginStatus::Failed, failure_reason, after, now)
                 }
+                LoginCheck::Blocked {
+                    retry_after,
+                    reason,
+                } => (
+                    LoginStatus::Blocked,
+                    Some(reason.clone()),
+                    LoginCheck::Blocked {
+                        retry_after,
+                        reason,
+                    },
+                    now,
+                ),
             }
         }
         (_, status) => (status, failure_reason, LoginCheck::Allowed, Utc::now()),
@@ -714,22 +729,27 @@ where
     let checked_at = Utc::now();
     let mut states = key_states(&txn, &username, stamp.ip, policy, checked_at).await?;
     let (status, reason, check) = match verdict(&states, policy, checked_at) {
-        blocked @ LoginCheck::Blocked { .. } => {
-            let reason = match &blocked {
-                LoginCheck::Blocked { reason, .. } => Some(reason.clone()),
-                LoginCheck::Allowed => None,
-            };
-            (LoginStatus::Blocked, reason, blocked)
-        }
+        LoginCheck::Blocked {
+            retry_after,
+            reason,
+        } => (
+            LoginStatus::Blocked,
+            Some(reason.clone()),
+            LoginCheck::Blocked {
+                retry_after,
+                reason,
+            },
+        ),
         LoginCheck::Allowed => match verify().await {
             Ok(()) => (LoginStatus::Success, None, LoginCheck::Allowed),
             Err(why) => {
                 let now = Utc::now();
-                for s in &mut states {
-                    s.times.insert(0, now);
-                }
                 let reason = text::bounded_opt(text::strip_control(&why), MAX_FAILURE_REASON_CHARS);
-                (LoginStatus::Failed, reason, verdict(&states, policy, now))
+                (
+                    LoginStatus::Failed,
+                    reason,
+                    verdict_after_failure(&mut states, policy, now),
+                )
             }
         },
     };
