@@ -119,8 +119,13 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An entry for `action`, validated by [`normalize_action`].
     pub fn new(action: &str) -> Result<Self, AuditError> {
-        Ok(Self {
-            action: normalize_action(action)?,
+        Ok(Self::bare(normalize_action(action)?))
+    }
+
+    /// An entry for an action word that is already valid, with nothing else set.
+    fn bare(action: String) -> Self {
+        Self {
+            action,
             table_name: None,
             object_pk: None,
             object_repr: None,
@@ -129,7 +134,7 @@ impl AuditEvent {
             metadata: None,
             module: None,
             context: None,
-        })
+        }
     }
 
     /// Ties the entry to an audited model: its table, primary key and repr, and its
@@ -208,9 +213,11 @@ pub(crate) fn is_skipped(action: &str) -> bool {
 
 /// [`is_skipped`], also honouring the skipped tables for an entry about `table`.
 pub(crate) fn is_skipped_for(action: &str, table: Option<&str>) -> bool {
+    if context::is_suppressed() {
+        return true;
+    }
     let cfg = config::current();
-    context::is_suppressed()
-        || !cfg.is_enabled()
+    !cfg.is_enabled()
         || cfg.is_action_skipped(action)
         || table.is_some_and(|t| cfg.is_table_skipped(t))
 }
@@ -336,18 +343,7 @@ where
     if is_skipped_for(ACTION_VIEW, Some(diff::table_name::<M>())) {
         return Ok(None);
     }
-    let event = AuditEvent {
-        action: ACTION_VIEW.to_owned(),
-        table_name: None,
-        object_pk: None,
-        object_repr: None,
-        changes: None,
-        reason: None,
-        metadata: None,
-        module: None,
-        context: None,
-    }
-    .object(model);
+    let event = AuditEvent::bare(ACTION_VIEW.to_owned()).object(model);
     let ctx = RequestContext::current();
     insert_entry(db, event, ctx.as_deref()).await.map(Some)
 }

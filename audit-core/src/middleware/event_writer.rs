@@ -6,8 +6,9 @@
 //! de-duplicated per (client, rule) within a window before they are queued, so a flood
 //! of hostile requests writes a bounded number of rows.
 //!
-//! [`insert_events`] is the one place rows are written; it goes through the
-//! `system_event` entity until a general system-events API exists to call instead.
+//! [`insert_events`] is the one place rows are written: many rows per INSERT through
+//! the `system_event` entity, which the one-row `log_system_event` does not offer, bounded
+//! to the same limits.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -23,11 +24,10 @@ use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::entity::system_event;
+use crate::system::{MAX_ERROR_CODE_CHARS, MAX_REQUEST_PATH_CHARS, MAX_TITLE_CHARS};
 use crate::text;
 
-const TITLE_CHARS: usize = 500;
 const DESCRIPTION_CHARS: usize = 4096;
-const PATH_CHARS: usize = 2048;
 const BATCH: usize = 64;
 
 /// What the middleware knows about the request an event is about.
@@ -200,18 +200,18 @@ async fn insert_events(
             system_event::ActiveModel {
                 id: NotSet,
                 event_type: Set(e.event_type.to_owned()),
-                title: Set(text::bounded(&e.title, TITLE_CHARS)),
+                title: Set(text::bounded(&e.title, MAX_TITLE_CHARS)),
                 description: Set(Some(text::bounded(&describe(&e), DESCRIPTION_CHARS))),
                 module: Set(Some(super::security::MODULE.to_owned())),
                 function: Set(None),
                 file: Set(None),
                 line: Set(None),
-                error_code: Set(Some(text::bounded(&e.rule, 64))),
+                error_code: Set(Some(text::bounded(&e.rule, MAX_ERROR_CODE_CHARS))),
                 stack_trace: Set(None),
                 actor_id: Set(m.actor_id.clone()),
                 actor_name: Set(m.actor_name.clone()),
                 ip_address: Set(m.ip.map(|ip| ip.to_string())),
-                request_path: Set(Some(text::bounded(&m.path, PATH_CHARS))),
+                request_path: Set(Some(text::bounded(&m.path, MAX_REQUEST_PATH_CHARS))),
                 request_id: Set(m.request_id.clone()),
                 resolved: Set(false),
                 resolved_at: Set(None),
