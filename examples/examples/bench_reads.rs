@@ -158,31 +158,26 @@ async fn plan(db: &DatabaseConnection, q: AuditQuery) -> Result<String> {
     let rows = db.query_all_raw(explain).await?;
     let mut out = Vec::new();
     for r in rows {
+        // A MySQL EXPLAIN column, empty when NULL.
+        let col = |c: &str| {
+            r.try_get::<Option<String>>("", c)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
         let line = match backend {
             DbBackend::Postgres => r.try_get_by_index::<String>(0).unwrap_or_default(),
             DbBackend::Sqlite => r.try_get::<String>("", "detail").unwrap_or_default(),
             _ => format!(
                 "table={} type={} key={} rows={} extra={}",
-                r.try_get::<Option<String>>("", "table")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
-                r.try_get::<Option<String>>("", "type")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
-                r.try_get::<Option<String>>("", "key")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
+                col("table"),
+                col("type"),
+                col("key"),
                 r.try_get::<Option<i64>>("", "rows")
                     .ok()
                     .flatten()
                     .unwrap_or_default(),
-                r.try_get::<Option<String>>("", "Extra")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
+                col("Extra"),
             ),
         };
         out.push(format!("    {line}"));
