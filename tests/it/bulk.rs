@@ -905,3 +905,43 @@ backend_test!(async fn kept_read_back_is_dropped_by_statements_past_the_statemen
     txn.commit().await?;
     Ok(())
 });
+
+backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
+    // Writer A updates a row and holds its lock; writer B's update of the same row
+    // starts while A is still open and must record, as its old value, what A
+    // committed, not what B's statement saw when it began. On PostgreSQL this needs
+    // the lock inside the one-statement UPDATE. (SQLite has one writer at a time.)
+    if db.backend == Backend::Sqlite {
+        return Ok(());
+    }
+    sea_orm_audit::register::<article::Entity>();
+    let a = art("contended").insert(&db.db).await?;
+    let wrapped = AuditedConnection::new(db.connect_again().await?);
+    let mysql = db.backend == Backend::MySql;
+    let increment = move |wrapped: AuditedConnection, id: i64| async move {
+        let txn = wrapped.begin().await?;
+        let update = article::Entity::update_many()
+            .col_expr(article::Column::Views, Expr::col(article::Column::Views).add(1))
+            .filter(article::Column::Id.eq(id));
+        if mysql {
+            update.exec(&txn).await?;
+        } else {
+            update.exec_with_returning(&txn).await?;
+        }
+        Ok::<_, DbErr>(txn)
+    };
+    let first = increment(wrapped.clone(), a.id).await?;
+    let second = tokio::spawn(async move {
+        let txn = increment(wrapped, a.id).await?;
+        txn.commit().await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second writer waits for the first one's lock");
+    first.commit().await?;
+    second.await.map_err(|e| DbErr::Custom(e.to_string()))??;
+    let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "UPDATE").collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(changes(&rows[0])["views"], json!({"old": 0, "new": 1}));
+    assert_eq!(changes(&rows[1])["views"], json!({"old": 1, "new": 2}));
+    Ok(())
+});
