@@ -945,3 +945,38 @@ backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
     assert_eq!(changes(&rows[1])["views"], json!({"old": 1, "new": 2}));
     Ok(())
 });
+
+backend_test!(async fn rows_written_together_keep_nulls_metadata_and_times(db) {
+    // The multi-row writer (one array per column on PostgreSQL) with columns that mix
+    // values and NULLs from row to row, JSON metadata with escapes, and the time each
+    // row was recorded.
+    use sea_orm_audit::RequestContext;
+    sea_orm_audit::register::<article::Entity>();
+    let metadata = json!({"q": "a \"b\" \\ c {d,e}", "n": null, "list": [1, "x"]});
+    let wrapped = AuditedConnection::new(db.db.clone());
+    let start = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+    let txn = wrapped.begin().await?;
+    for i in 0..4 {
+        let ctx = if i % 2 == 0 {
+            RequestContext::new().ip("203.0.113.5").metadata(metadata.clone())
+        } else {
+            RequestContext::new()
+        };
+        ctx.scope(art(&format!("row {i}")).insert(&txn)).await?;
+    }
+    txn.commit().await?;
+    let end = chrono::Utc::now();
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.len(), 4);
+    for (i, row) in rows.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(row.ip_address.as_deref(), Some("203.0.113.5"), "row {i}");
+            assert_eq!(row.metadata.as_ref(), Some(&metadata), "row {i}");
+        } else {
+            assert_eq!(row.ip_address, None, "row {i}");
+            assert_eq!(row.metadata, None, "row {i}");
+        }
+        assert!(start <= row.created_at && row.created_at <= end, "row {i}: {}", row.created_at);
+    }
+    Ok(())
+});
