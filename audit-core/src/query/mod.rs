@@ -48,6 +48,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// The cursor of the row created at `at` with id `id`.
+    #[cfg(feature = "admin")]
     pub(crate) fn new(at: DateTime<Utc>, id: i64) -> Self {
         Self { at, id }
     }
