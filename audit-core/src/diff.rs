@@ -132,6 +132,11 @@ impl TableInfo {
         }
     }
 
+    /// Whether this table is a many-to-many junction, whose writes also add LINK rows.
+    pub(crate) fn is_junction(&self) -> bool {
+        !(self.links)().is_empty()
+    }
+
     /// For a row of a junction table, the LINK (on CREATE) or UNLINK (on DELETE) rows
     /// that put the change into the trail of each object it links.
     pub(crate) fn link_entries(

@@ -97,6 +97,7 @@ mod error;
 mod events;
 mod export;
 mod hooks;
+mod inline;
 mod login;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]

@@ -18,6 +18,7 @@ use sea_orm::{
 };
 
 use crate::diff::{Image, TableInfo};
+use crate::inline::{Shape, Write};
 use crate::model::AuditedModel;
 use crate::sqlscan::Scan;
 
@@ -35,6 +36,12 @@ pub(crate) trait TableAuditor: Send + Sync + 'static {
     /// PostgreSQL: `sql`, an UPDATE of this table, as one statement that also locks and
     /// returns each row's before-image; see [`update_returning_old_new`].
     fn update_returning_old_new(&self, sql: &str, scan: &Scan) -> String;
+    /// What the one-statement path needs to know of this entity; see [`crate::inline`].
+    fn shape(&self) -> Arc<Shape>;
+    /// PostgreSQL: the write `sql` as the head of a one-statement audited write,
+    /// `WITH ... "__audit_rows" AS (<the write> RETURNING ...)`, and the final SELECT's
+    /// column list.
+    fn one_statement(&self, sql: &str, scan: &Scan, write: Write, query: bool) -> (String, String);
     fn key_columns(&self) -> Vec<&'static str>;
     /// Whether the key is one auto-incremented integer column.
     fn auto_increment_key(&self) -> bool;
@@ -73,6 +80,26 @@ where
 
     fn update_returning_old_new(&self, sql: &str, scan: &Scan) -> String {
         update_returning_old_new::<E>(sql, scan)
+    }
+
+    fn shape(&self) -> Arc<Shape> {
+        crate::inline::shape::<E>()
+    }
+
+    fn one_statement(&self, sql: &str, scan: &Scan, write: Write, query: bool) -> (String, String) {
+        let rows = crate::inline::ROWS;
+        let head = if write == Write::Update {
+            let parts = update_parts::<E>(sql, scan);
+            format!("WITH {}, {rows} AS ({})", parts.0, parts.1)
+        } else {
+            let end = scan.returning_at.unwrap_or(sql.len());
+            format!(
+                "WITH {rows} AS ({} RETURNING {})",
+                sql[..end].trim_end(),
+                returning_list::<E>(DbBackend::Postgres)
+            )
+        };
+        (head, crate::inline::final_list::<E>(query))
     }
 
     fn key_columns(&self) -> Vec<&'static str> {
@@ -166,10 +193,16 @@ fn quoted(name: &str) -> String {
 /// (`views = views + 1`) still names the updated row. A RETURNING of the statement's
 /// own is replaced by the full column lists.
 pub(crate) fn update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> String {
+    let parts = update_parts::<E>(sql, scan);
+    format!("WITH {} {}", parts.0, parts.1)
+}
+
+/// [`build_update_returning_old_new`], cached.
+fn update_parts<E: EntityTrait>(sql: &str, scan: &Scan) -> Arc<(String, String)> {
     // The same UPDATE text (the same set of columns) always gives the same statement,
     // and every audited single-row update asks: build each one once.
     // Keyed by entity type, then by statement text (looked up without allocating).
-    type Cache = HashMap<&'static str, HashMap<String, String>>;
+    type Cache = HashMap<&'static str, HashMap<String, Arc<(String, String)>>>;
     static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
     /// Distinct statements kept per entity; past that its cache starts over.
     const KEEP: usize = 1024;
@@ -181,18 +214,20 @@ pub(crate) fn update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -
     if let Some(hit) = hit {
         return hit;
     }
-    let built = build_update_returning_old_new::<E>(sql, scan);
+    let built = Arc::new(build_update_returning_old_new::<E>(sql, scan));
     if let Ok(mut c) = CACHE.write() {
         let m = c.entry(entity).or_default();
         if m.len() >= KEEP {
             m.clear();
         }
-        m.insert(sql.to_owned(), built.clone());
+        m.insert(sql.to_owned(), Arc::clone(&built));
     }
     built
 }
 
-fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> String {
+/// The two parts of [`update_returning_old_new`]: the CTE that locks and reads the
+/// before-images (`"__audit_old" AS (...)`) and the UPDATE that joins it.
+fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> (String, String) {
     let end = scan.returning_at.unwrap_or(sql.len());
     let (head, clause) = match scan.where_at {
         Some(at) if at < end => (&sql[..at], sql[at..end].trim_end()),
@@ -233,13 +268,15 @@ fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> Str
             )
         })
         .collect();
-    format!(
-        "WITH {cte} AS ({select} {clause} FOR UPDATE) {head} FROM {cte} WHERE {} RETURNING {}, {}",
+    let locked = format!("{cte} AS ({select} {clause} FOR UPDATE)", cte = quoted(CTE));
+    let update = format!(
+        "{head} FROM {cte} WHERE {} RETURNING {}, {}",
         join.join(" AND "),
         old.join(", "),
         returning_list::<E>(DbBackend::Postgres),
         cte = quoted(CTE),
-    )
+    );
+    (locked, update)
 }
 
 type Registry = HashMap<String, Arc<dyn TableAuditor>>;

@@ -8,9 +8,11 @@
 //! statement. For INSERT, UPDATE and DELETE on a registered audited table they read
 //! the rows' before-images (with `FOR UPDATE` on PostgreSQL and MariaDB), run the
 //! statement, read the after-images and write one audit row per affected object, with
-//! the same content the hooks would write, in the same transaction. When the caller
-//! asked for rows back, an UPDATE on PostgreSQL and a DELETE where the server has
-//! `DELETE ... RETURNING` do all of that in one statement. On a plain
+//! the same content the hooks would write, in the same transaction. On PostgreSQL
+//! the write and the INSERT of its audit rows are usually one statement, with the rows
+//! built in SQL (see [`WrapperOptions::one_statement`]). Elsewhere, when the caller
+//! asked for rows back, a DELETE where the server has `DELETE ... RETURNING` reads its
+//! before-images from the DELETE itself. On a plain
 //! [`AuditedConnection`] each audited write runs in a transaction of its own, so the
 //! change and its rows always commit together.
 //!
@@ -39,6 +41,7 @@ use crate::config::{self, AuditConfig};
 use crate::context::{self, RequestContext};
 use crate::error::AuditError;
 use crate::hooks::{CREATE, DELETE, UPDATE};
+use crate::inline::{ROWS, Write};
 use crate::registry::{self, OLD, TableAuditor, key_of};
 use crate::sqlscan::{self, Kind, Scan};
 use crate::writer::{self, AuditEntry};
@@ -50,19 +53,42 @@ const AUDIT_LOG_TABLE: &str = "audit_log";
 pub const STATEMENT: &str = "STATEMENT";
 
 /// Settings of an auditing connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WrapperOptions {
     /// When a single statement affects more rows than this, write one summary row for
     /// the statement instead of one row per object. `None` (the default) always writes
     /// one row per object.
     pub summary_over: Option<usize>,
+    /// PostgreSQL: send an audited write and the INSERT of its audit rows as one
+    /// statement, with the rows built in SQL (on by default). Tables whose rows SQL
+    /// cannot build exactly as Rust does (a recorded float, decimal or array column, a
+    /// composite key, a many-to-many junction) and summary rows always take the
+    /// other path, which reads images in Rust and, in an [`AuditedTransaction`],
+    /// writes the rows together at commit.
+    pub one_statement: bool,
+}
+
+impl Default for WrapperOptions {
+    fn default() -> Self {
+        Self {
+            summary_over: None,
+            one_statement: true,
+        }
+    }
 }
 
 impl WrapperOptions {
     /// Writes one summary row for statements affecting more than `rows` rows.
     pub fn summary_over(mut self, rows: usize) -> Self {
         self.summary_over = Some(rows);
+        self
+    }
+
+    /// Turns PostgreSQL's one-statement path on (the default) or off; see
+    /// [`one_statement`](Self::one_statement).
+    pub fn one_statement(mut self, on: bool) -> Self {
+        self.one_statement = on;
         self
     }
 }
@@ -110,7 +136,8 @@ pub struct AuditedTransaction {
     /// Audit rows recorded in this transaction and not yet written. They are written
     /// together at commit (or before anything reads `audit_log` through this
     /// transaction), which saves one round trip per audited write; rolled back, they
-    /// go with the changes they describe.
+    /// go with the changes they describe. PostgreSQL's one-statement path writes its
+    /// rows with the statement and leaves none here.
     pending: Mutex<Vec<Pending>>,
     /// MySQL has no RETURNING, so after an audited single-row INSERT or UPDATE both the
     /// audit (for the after-image) and SeaORM (for the model it returns) read the row
@@ -189,6 +216,10 @@ impl AuditedConnection {
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
+                // A single statement is atomic by itself: no transaction needed.
+                if let Some(one) = one_statement(&stmt, call, &plan, &self.shared.options) {
+                    return run_one(&self.inner, one, call).await;
+                }
                 let txn = self.inner.begin().await?;
                 let out = audit(&txn, &Sink::Direct, stmt, call, *plan, &self.shared).await?;
                 txn.commit().await?;
@@ -403,6 +434,88 @@ fn decide(stmt: &Statement, origin: Origin) -> Result<Decision, DbErr> {
     }
 }
 
+/// PostgreSQL: the write and the INSERT of its audit rows as one statement, when this
+/// table's audit rows can be built in SQL (see [`crate::inline`]); `None` sends the
+/// write down the flows below. The audit rows are written at once, not buffered.
+fn one_statement(
+    stmt: &Statement,
+    call: Call,
+    plan: &Plan,
+    opts: &WrapperOptions,
+) -> Option<Statement> {
+    // A summary row needs the row count before it is written.
+    if stmt.db_backend != DbBackend::Postgres || !opts.one_statement || opts.summary_over.is_some()
+    {
+        return None;
+    }
+    let (write, action) = match plan.scan.kind {
+        Kind::Insert => (Write::Insert, CREATE),
+        Kind::Update => (Write::Update, UPDATE),
+        Kind::Delete => (Write::Delete, DELETE),
+        _ => return None,
+    };
+    let query = call != Call::Execute;
+    // A query without RETURNING, or an UPDATE of a key, is refused by the flows below.
+    if query && plan.scan.returning_at.is_none() {
+        return None;
+    }
+    let keys = plan.auditor.key_columns();
+    if write == Write::Update
+        && plan
+            .scan
+            .set_columns
+            .iter()
+            .any(|c| keys.contains(&c.as_str()))
+    {
+        return None;
+    }
+    let exprs = plan.auditor.shape().row_exprs(write, &plan.cfg)?;
+    let info = plan.auditor.info();
+    let (head, list) = plan
+        .auditor
+        .one_statement(&stmt.sql, &plan.scan, write, query);
+    let entry = AuditEntry {
+        action: action.to_owned(),
+        table_name: Some(info.table.to_owned()),
+        module: Some(info.meta.module.to_owned()),
+        ..AuditEntry::default()
+    };
+    let ctx = RequestContext::current();
+    let row = writer::Stamped {
+        entry: &entry,
+        ctx: ctx.as_deref(),
+        at: Utc::now(),
+    };
+    let mut values = values_of(stmt).to_vec();
+    let (insert, audit_values) = writer::insert_select(&row, &exprs, ROWS, values.len());
+    values.extend(audit_values);
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("{head}, \"__audit_write\" AS ({insert}) SELECT {list} FROM {ROWS}"),
+        values,
+    ))
+}
+
+/// Runs a [`one_statement`]. An `execute` answers with the final SELECT's row count,
+/// which is the number of rows the write changed.
+async fn run_one<C: ConnectionTrait>(
+    db: &C,
+    stmt: Statement,
+    call: Call,
+) -> Result<Outcome, DbErr> {
+    let out = match call {
+        Call::Execute => db.execute_raw(stmt).await.map(Outcome::Exec),
+        _ => db
+            .query_all_raw(stmt)
+            .await
+            .map(|rows| returned(call, rows)),
+    };
+    out.map_err(|err| match writer::classify(err) {
+        AuditError::Db(err) => err,
+        missing => missing.into(),
+    })
+}
+
 async fn passthrough<C: ConnectionTrait>(
     db: &C,
     stmt: Statement,
@@ -425,6 +538,9 @@ async fn audit<C: ConnectionTrait>(
     plan: Plan,
     shared: &Shared,
 ) -> Result<Outcome, DbErr> {
+    if let Some(one) = one_statement(&stmt, call, &plan, &shared.options) {
+        return run_one(db, one, call).await;
+    }
     match plan.scan.kind {
         Kind::Insert => insert(db, sink, stmt, call, &plan).await,
         Kind::Update => update(db, sink, stmt, call, &plan, &shared.options).await,

@@ -230,6 +230,54 @@ fn fields(row: &Stamped<'_>, backend: DbBackend) -> [Value; 15] {
     ]
 }
 
+/// PostgreSQL: `INSERT INTO audit_log (...) SELECT ... FROM <from> s [WHERE ...]`, one
+/// audit row per row of `from`. `object_pk`, `object_repr` and `changes` are the SQL
+/// expressions in `exprs` (over `s`); every other column is bound from `row`, as
+/// parameters numbered after the `params_before` the enclosing statement already has.
+/// With `only_changed`, rows whose `changes` is `{}` are not written.
+pub(crate) fn insert_select(
+    row: &Stamped<'_>,
+    exprs: &crate::inline::RowExprs,
+    from: &str,
+    params_before: usize,
+) -> (String, Vec<Value>) {
+    let mut sql = insert_into(DbBackend::Postgres, 1024 + exprs.changes.len());
+    sql.push_str(" SELECT ");
+    let mut values = Vec::with_capacity(COLUMNS.len() - 3);
+    let mut n = params_before;
+    for (i, value) in fields(row, DbBackend::Postgres).into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match i {
+            2 => sql.push_str(&exprs.object_pk),
+            3 => sql.push_str(&exprs.object_repr),
+            4 => sql.push_str("s.\"__audit_changes\""),
+            _ => {
+                n += 1;
+                let cast = if JSON_COLUMNS.contains(&i) {
+                    "::jsonb"
+                } else if i == COLUMNS.len() - 1 {
+                    "::timestamptz"
+                } else {
+                    "::text"
+                };
+                let _ = write!(sql, "${n}{cast}");
+                values.push(value);
+            }
+        }
+    }
+    let _ = write!(
+        sql,
+        " FROM (SELECT r.*, {} AS \"__audit_changes\" FROM {from} r) s",
+        exprs.changes
+    );
+    if exprs.only_changed {
+        sql.push_str(" WHERE s.\"__audit_changes\" <> '{}'::jsonb");
+    }
+    (sql, values)
+}
+
 /// PostgreSQL, several rows: one array parameter per column,
 /// `INSERT INTO audit_log (...) SELECT * FROM unnest($1::text[], ..., $15::timestamptz[])`.
 /// Fifteen parameters whatever the number of rows, where a VALUES list binds fifteen

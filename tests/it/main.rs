@@ -18,6 +18,8 @@ mod guard;
 mod user_hooks;
 // every other write path, through the auditing connection
 mod bulk;
+// PostgreSQL's one-statement path writes the rows the Rust path writes
+mod one_statement;
 // the admin viewer through its router: pages, escaping, permissions, CSRF, writes
 mod admin;
 // the admin viewer in headless Chromium through chromedriver

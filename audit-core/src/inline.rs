@@ -1,0 +1,331 @@
+//! PostgreSQL: an audited write and its audit rows in one statement.
+//!
+//! PostgreSQL runs data-modifying statements inside `WITH`, so the auditing connection
+//! can send a write and the INSERT of its audit rows together:
+//!
+//! ```text
+//! WITH "__audit_rows" AS (DELETE FROM t WHERE ... RETURNING <columns>),
+//!      "__audit_write" AS (INSERT INTO audit_log (...)
+//!                          SELECT <row built from each returned row> FROM "__audit_rows")
+//! SELECT <columns> FROM "__audit_rows"
+//! ```
+//!
+//! One round trip instead of two or three, no before-image read for `exec()` (the
+//! final SELECT's row count is the statement's `rows_affected`), and the rows are
+//! exactly the rows written, under the statement's own locks.
+//!
+//! The audit JSON is built in SQL, so it must be exactly what [`crate::value::to_json`]
+//! builds in Rust. That holds for the column types listed in [`Enc::of`]; an entity
+//! with a recorded column of any other type (floats, decimals, arrays, ...), a
+//! composite key, a many-to-many junction or a summary limit takes the Rust path.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use sea_orm::PrimaryKeyToColumn;
+use sea_orm::{ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable};
+
+use crate::config::{AuditConfig, FieldRule};
+use crate::diff::MAX_REPR_CHARS;
+use crate::model::{AuditMeta, AuditedModel};
+use crate::registry::OLD;
+
+/// Name of the CTE holding the rows the write returned.
+pub(crate) const ROWS: &str = "\"__audit_rows\"";
+
+/// How a column's value becomes audit JSON in SQL, matching `to_json` for its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Enc {
+    /// `to_jsonb`: booleans, integers, text, UUIDs, JSON and enums (cast to text by
+    /// SeaORM's RETURNING list) already have the same JSON form on both sides.
+    Plain,
+    /// `%Y-%m-%d`.
+    Date,
+    /// `%H:%M:%S%.f`.
+    Time,
+    /// `%Y-%m-%dT%H:%M:%S%.f`.
+    Naive,
+    /// RFC 3339 in UTC, `Z`, fraction digits in groups of three.
+    Utc,
+    /// Standard base64 with padding.
+    Bytes,
+}
+
+impl Enc {
+    fn of(ty: &ColumnType) -> Option<Enc> {
+        use ColumnType as T;
+        Some(match ty {
+            T::Boolean
+            | T::TinyInteger
+            | T::SmallInteger
+            | T::Integer
+            | T::BigInteger
+            | T::TinyUnsigned
+            | T::SmallUnsigned
+            | T::Unsigned
+            | T::BigUnsigned
+            | T::String(_)
+            | T::Text
+            | T::Uuid
+            | T::Json
+            | T::JsonBinary
+            | T::Enum { .. } => Enc::Plain,
+            T::Date => Enc::Date,
+            T::Time => Enc::Time,
+            T::DateTime | T::Timestamp => Enc::Naive,
+            T::TimestampWithTimeZone => Enc::Utc,
+            T::Binary(_) | T::VarBinary(_) | T::Blob => Enc::Bytes,
+            _ => return None,
+        })
+    }
+
+    /// The `jsonb` of the column value `x` (NULL stays SQL NULL, which
+    /// `jsonb_build_object` stores as JSON null, as `to_json` does).
+    fn json(self, x: &str) -> String {
+        match self {
+            Enc::Plain => format!("to_jsonb({x})"),
+            Enc::Date => format!("to_jsonb({}to_char({x}, 'YYYY-MM-DD'))", plus(x)),
+            Enc::Time => {
+                let t = format!("(DATE '2000-01-01' + {x})");
+                format!("to_jsonb(to_char({t}, 'HH24:MI:SS') || {})", fraction(&t))
+            }
+            Enc::Naive => format!(
+                "to_jsonb({}to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {})",
+                plus(x),
+                fraction(x)
+            ),
+            Enc::Utc => {
+                let u = format!("({x} AT TIME ZONE 'UTC')");
+                format!(
+                    "to_jsonb({}to_char({u}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {} || 'Z')",
+                    plus(&u),
+                    fraction(&u)
+                )
+            }
+            Enc::Bytes => format!("to_jsonb(translate(encode({x}, 'base64'), chr(10), ''))"),
+        }
+    }
+}
+
+/// chrono writes years past 9999 with a sign.
+fn plus(x: &str) -> String {
+    format!("CASE WHEN extract(year FROM {x}) > 9999 THEN '+' ELSE '' END || ")
+}
+
+/// chrono's fraction of a second: nothing, or 3 or 6 digits, whichever shows every
+/// non-zero digit (PostgreSQL keeps microseconds).
+fn fraction(x: &str) -> String {
+    let us = format!("(extract(microseconds FROM {x})::bigint % 1000000)");
+    format!(
+        "CASE WHEN {us} = 0 THEN '' WHEN {us} % 1000 = 0 THEN to_char({x}, '.MS') ELSE to_char({x}, '.US') END"
+    )
+}
+
+/// What the one-statement path needs to know of an entity, worked out once per type.
+pub(crate) struct Shape {
+    table: &'static str,
+    meta: &'static AuditMeta,
+    /// Every column in entity order, with its encoding where it has one.
+    columns: Vec<(&'static str, Option<Enc>)>,
+    /// The single key column and whether its text form needs `::text`; `None` for a
+    /// composite key or a key of another type.
+    key: Option<(&'static str, bool)>,
+    /// Whether the entity is a many-to-many junction (its writes add LINK rows).
+    junction: bool,
+}
+
+/// The [`Shape`] of `E`, cached per entity type.
+pub(crate) fn shape<E>() -> Arc<Shape>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    type Cache = HashMap<&'static str, Arc<Shape>>;
+    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
+    let name = std::any::type_name::<E>();
+    if let Some(s) = CACHE.read().ok().and_then(|c| c.get(name).cloned()) {
+        return s;
+    }
+    let mut keys = E::PrimaryKey::iter().map(|k| k.into_column());
+    let key = match (keys.next(), keys.next()) {
+        (Some(k), None) => match k.def().get_column_type() {
+            ColumnType::String(_) | ColumnType::Text => Some((k.as_str(), false)),
+            ColumnType::TinyInteger
+            | ColumnType::SmallInteger
+            | ColumnType::Integer
+            | ColumnType::BigInteger
+            | ColumnType::TinyUnsigned
+            | ColumnType::SmallUnsigned
+            | ColumnType::Unsigned
+            | ColumnType::BigUnsigned
+            | ColumnType::Uuid => Some((k.as_str(), true)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let s = Arc::new(Shape {
+        table: E::default().table_name(),
+        meta: E::Model::audit_meta(),
+        columns: E::Column::iter()
+            .map(|c| (c.as_str(), Enc::of(c.def().get_column_type())))
+            .collect(),
+        key,
+        junction: crate::diff::TableInfo::of::<E::Model>().is_junction(),
+    });
+    if let Ok(mut c) = CACHE.write() {
+        c.insert(name, Arc::clone(&s));
+    }
+    s
+}
+
+/// Which write a one-statement form is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Write {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// The SQL expressions, over a row of [`ROWS`], of the three audit columns
+/// that depend on the row: `object_pk`, `object_repr` and `changes`; and the filter
+/// that drops an update that changed no recorded field. `None` when this entity's
+/// audit cannot be written in SQL under `cfg`.
+pub(crate) struct RowExprs {
+    pub(crate) object_pk: String,
+    pub(crate) object_repr: String,
+    pub(crate) changes: String,
+    pub(crate) only_changed: bool,
+}
+
+impl Shape {
+    pub(crate) fn row_exprs(&self, write: Write, cfg: &AuditConfig) -> Option<RowExprs> {
+        if self.junction {
+            return None;
+        }
+        let (key, cast) = self.key?;
+        // `object_pk` and `object_repr` read the outer row `s`; `changes` is worked out
+        // in the inner SELECT over `r` (see `writer::insert_select`).
+        let col = |name: &str, prefix: &str| format!("s.{}", quote(&format!("{prefix}{name}")));
+        let inner = |name: &str, prefix: &str| format!("r.{}", quote(&format!("{prefix}{name}")));
+        let object_pk = if cast {
+            format!("{}::text", col(key, ""))
+        } else {
+            col(key, "")
+        };
+        let repr_col = self
+            .meta
+            .repr
+            .filter(|c| cfg.field_rule(self.table, c, self.meta) == FieldRule::Record);
+        let repr = match repr_col {
+            Some(c) => {
+                let enc = self.columns.iter().find(|(n, _)| *n == c)?.1;
+                // Only text-like reprs print the same through Display and `::text`.
+                if enc != Some(Enc::Plain) {
+                    return None;
+                }
+                format!("{}::text", col(c, ""))
+            }
+            None => format!("{} || {object_pk}", literal(&format!("{}#", self.table))),
+        };
+        let object_repr = format!(
+            "CASE WHEN char_length({repr}) > {MAX_REPR_CHARS} THEN left({repr}, {}) || '…' ELSE {repr} END",
+            MAX_REPR_CHARS - 1
+        );
+        let mut parts: Vec<String> = Vec::new();
+        for &(name, enc) in &self.columns {
+            let rule = cfg.field_rule(self.table, name, self.meta);
+            if rule == FieldRule::Exclude {
+                continue;
+            }
+            let enc = enc?;
+            let masked = rule == FieldRule::Mask;
+            let field = literal(name);
+            let part = match write {
+                Write::Insert | Write::Delete => {
+                    let side = if write == Write::Insert { "new" } else { "old" };
+                    let value = if masked {
+                        MASKED.to_owned()
+                    } else {
+                        format!(
+                            "jsonb_build_object('{side}', {})",
+                            enc.json(&inner(name, ""))
+                        )
+                    };
+                    format!("jsonb_build_object({field}, {value})")
+                }
+                Write::Update => {
+                    let old = enc.json(&inner(name, OLD));
+                    let new = enc.json(&inner(name, ""));
+                    let value = if masked {
+                        MASKED.to_owned()
+                    } else {
+                        format!("jsonb_build_object('old', {old}, 'new', {new})")
+                    };
+                    // Compared as JSON text: the same test as Rust's, which compares
+                    // the values' audit JSON.
+                    format!(
+                        "CASE WHEN ({old})::text IS DISTINCT FROM ({new})::text THEN jsonb_build_object({field}, {value}) ELSE '{{}}'::jsonb END"
+                    )
+                }
+            };
+            parts.push(part);
+        }
+        let changes = if parts.is_empty() {
+            "'{}'::jsonb".to_owned()
+        } else {
+            parts.join(" || ")
+        };
+        Some(RowExprs {
+            object_pk,
+            object_repr,
+            changes,
+            only_changed: write == Write::Update && !cfg.records_noop_updates(),
+        })
+    }
+}
+
+const MASKED: &str = "'{\"masked\": true}'::jsonb";
+
+/// A double-quoted identifier.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A single-quoted string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The final SELECT's column list: the entity's columns by name for a query, or a
+/// constant for an `exec()`, which only needs the row count.
+pub(crate) fn final_list<E: EntityTrait>(query: bool) -> String {
+    if !query {
+        return "1".to_owned();
+    }
+    let mut out = String::new();
+    for (i, c) in E::Column::iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}{}", quote(c.as_str()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_identifiers_are_escaped() {
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn unsupported_types_have_no_encoding() {
+        assert_eq!(Enc::of(&ColumnType::Double), None);
+        assert_eq!(Enc::of(&ColumnType::Decimal(None)), None);
+        assert_eq!(Enc::of(&ColumnType::Integer), Some(Enc::Plain));
+        assert_eq!(Enc::of(&ColumnType::TimestampWithTimeZone), Some(Enc::Utc));
+    }
+}
