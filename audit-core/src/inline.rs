@@ -85,21 +85,21 @@ impl Enc {
     fn json(self, x: &str) -> String {
         match self {
             Enc::Plain => format!("to_jsonb({x})"),
-            Enc::Date => format!("to_jsonb({}to_char({x}, 'YYYY-MM-DD'))", plus(x)),
+            Enc::Date => format!("to_jsonb({} || to_char({x}, '-MM-DD'))", year(x)),
             Enc::Time => {
                 let t = format!("(DATE '2000-01-01' + {x})");
                 format!("to_jsonb(to_char({t}, 'HH24:MI:SS') || {})", fraction(&t))
             }
             Enc::Naive => format!(
-                "to_jsonb({}to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {})",
-                plus(x),
+                "to_jsonb({} || to_char({x}, '-MM-DD\"T\"HH24:MI:SS') || {})",
+                year(x),
                 fraction(x)
             ),
             Enc::Utc => {
                 let u = format!("({x} AT TIME ZONE 'UTC')");
                 format!(
-                    "to_jsonb({}to_char({u}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {} || 'Z')",
-                    plus(&u),
+                    "to_jsonb({} || to_char({u}, '-MM-DD\"T\"HH24:MI:SS') || {} || 'Z')",
+                    year(&u),
                     fraction(&u)
                 )
             }
@@ -108,9 +108,16 @@ impl Enc {
     }
 }
 
-/// chrono writes years past 9999 with a sign.
-fn plus(x: &str) -> String {
-    format!("CASE WHEN extract(year FROM {x}) > 9999 THEN '+' ELSE '' END || ")
+/// The year of `x` as chrono writes it: four digits, with a sign past 9999 and before
+/// year 0, counting 1 BC as year 0 (PostgreSQL calls it -1 and has no year 0).
+fn year(x: &str) -> String {
+    let y = format!("extract(year FROM {x})::bigint");
+    format!(
+        "CASE WHEN {y} > 9999 THEN '+' || {y}::text \
+         WHEN {y} = -1 THEN '0000' \
+         WHEN {y} < -1 THEN '-' || lpad((-{y} - 1)::text, 4, '0') \
+         ELSE to_char({x}, 'YYYY') END"
+    )
 }
 
 /// chrono's fraction of a second: nothing, or 3 or 6 digits, whichever shows every

@@ -49,6 +49,9 @@ use crate::writer::{self, AuditEntry};
 /// The table whose mention makes an auditing transaction write its pending rows first.
 const AUDIT_LOG_TABLE: &str = "audit_log";
 
+/// PostgreSQL's limit on a statement's bind parameters.
+const PG_MAX_PARAMS: usize = 65_535;
+
 /// Action word of a statement-level row written by `execute_unaudited`.
 pub const STATEMENT: &str = "STATEMENT";
 
@@ -457,6 +460,10 @@ fn one_statement(
     let query = call != Call::Execute;
     // A query without RETURNING, or an UPDATE of a key, is refused by the flows below.
     if query && plan.scan.returning_at.is_none() {
+        return None;
+    }
+    // The audit row's own parameters must fit under PostgreSQL's limit too.
+    if values_of(stmt).len() + writer::BOUND_PER_ROW > PG_MAX_PARAMS {
         return None;
     }
     let keys = plan.auditor.key_columns();

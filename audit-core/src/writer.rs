@@ -102,6 +102,9 @@ const COLUMNS: [&str; 15] = [
     "created_at",
 ];
 
+/// Parameters [`insert_select`] binds: every column but the three built in SQL.
+pub(crate) const BOUND_PER_ROW: usize = COLUMNS.len() - 3;
+
 /// Positions of the JSON columns in [`COLUMNS`].
 const JSON_COLUMNS: [usize; 2] = [4, 13];
 
@@ -243,7 +246,7 @@ pub(crate) fn insert_select(
 ) -> (String, Vec<Value>) {
     let mut sql = insert_into(DbBackend::Postgres, 1024 + exprs.changes.len());
     sql.push_str(" SELECT ");
-    let mut values = Vec::with_capacity(COLUMNS.len() - 3);
+    let mut values = Vec::with_capacity(BOUND_PER_ROW);
     let mut n = params_before;
     for (i, value) in fields(row, DbBackend::Postgres).into_iter().enumerate() {
         if i > 0 {
