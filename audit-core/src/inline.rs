@@ -37,9 +37,13 @@ pub(crate) const ROWS: &str = "\"__audit_rows\"";
 /// How a column's value becomes audit JSON in SQL, matching `to_json` for its type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Enc {
-    /// `to_jsonb`: booleans, integers, text, UUIDs, JSON and enums (cast to text by
-    /// SeaORM's RETURNING list) already have the same JSON form on both sides.
+    /// `to_jsonb`: booleans, integers and UUIDs already have the same JSON form on
+    /// both sides.
     Plain,
+    /// `to_jsonb` of text, and of enums (cast to text by SeaORM's RETURNING list).
+    Text,
+    /// `to_jsonb` of a `json` or `jsonb` column.
+    Json,
     /// `%Y-%m-%d`.
     Date,
     /// `%H:%M:%S%.f`.
@@ -65,12 +69,9 @@ impl Enc {
             | T::SmallUnsigned
             | T::Unsigned
             | T::BigUnsigned
-            | T::String(_)
-            | T::Text
-            | T::Uuid
-            | T::Json
-            | T::JsonBinary
-            | T::Enum { .. } => Enc::Plain,
+            | T::Uuid => Enc::Plain,
+            T::String(_) | T::Text | T::Enum { .. } => Enc::Text,
+            T::Json | T::JsonBinary => Enc::Json,
             T::Date => Enc::Date,
             T::Time => Enc::Time,
             T::DateTime | T::Timestamp => Enc::Naive,
@@ -84,7 +85,7 @@ impl Enc {
     /// `jsonb_build_object` stores as JSON null, as `to_json` does).
     fn json(self, x: &str) -> String {
         match self {
-            Enc::Plain => format!("to_jsonb({x})"),
+            Enc::Plain | Enc::Text | Enc::Json => format!("to_jsonb({x})"),
             Enc::Date => format!("to_jsonb({} || to_char({x}, '-MM-DD'))", year(x)),
             Enc::Time => {
                 let t = format!("(DATE '2000-01-01' + {x})");
@@ -135,6 +136,9 @@ pub(crate) struct Shape {
     meta: &'static AuditMeta,
     /// Every column in entity order, with its encoding where it has one.
     columns: Vec<(&'static str, Option<Enc>)>,
+    /// The columns whose `::text` is what Rust's `Display` prints (text, integers,
+    /// UUIDs), which a `repr` column must be.
+    displayable: Vec<&'static str>,
     /// The single key column and whether its text form needs `::text`; `None` for a
     /// composite key or a key of another type.
     key: Option<(&'static str, bool)>,
@@ -154,21 +158,23 @@ where
     if let Some(s) = CACHE.read().ok().and_then(|c| c.get(name).cloned()) {
         return s;
     }
+    // Whether a column's text is its `Display`, and whether that needs `::text`.
+    let text_of = |c: &E::Column| match c.def().get_column_type() {
+        ColumnType::String(_) | ColumnType::Text => Some(false),
+        ColumnType::TinyInteger
+        | ColumnType::SmallInteger
+        | ColumnType::Integer
+        | ColumnType::BigInteger
+        | ColumnType::TinyUnsigned
+        | ColumnType::SmallUnsigned
+        | ColumnType::Unsigned
+        | ColumnType::BigUnsigned
+        | ColumnType::Uuid => Some(true),
+        _ => None,
+    };
     let mut keys = E::PrimaryKey::iter().map(|k| k.into_column());
     let key = match (keys.next(), keys.next()) {
-        (Some(k), None) => match k.def().get_column_type() {
-            ColumnType::String(_) | ColumnType::Text => Some((k.as_str(), false)),
-            ColumnType::TinyInteger
-            | ColumnType::SmallInteger
-            | ColumnType::Integer
-            | ColumnType::BigInteger
-            | ColumnType::TinyUnsigned
-            | ColumnType::SmallUnsigned
-            | ColumnType::Unsigned
-            | ColumnType::BigUnsigned
-            | ColumnType::Uuid => Some((k.as_str(), true)),
-            _ => None,
-        },
+        (Some(k), None) => text_of(&k).map(|cast| (k.as_str(), cast)),
         _ => None,
     };
     let s = Arc::new(Shape {
@@ -176,6 +182,10 @@ where
         meta: E::Model::audit_meta(),
         columns: E::Column::iter()
             .map(|c| (c.as_str(), Enc::of(c.def().get_column_type())))
+            .collect(),
+        displayable: E::Column::iter()
+            .filter(|c| text_of(c).is_some())
+            .map(|c| c.as_str())
             .collect(),
         key,
         junction: crate::diff::TableInfo::of::<E::Model>().is_junction(),
@@ -225,14 +235,8 @@ impl Shape {
             .repr
             .filter(|c| cfg.field_rule(self.table, c, self.meta) == FieldRule::Record);
         let repr = match repr_col {
-            Some(c) => {
-                let enc = self.columns.iter().find(|(n, _)| *n == c)?.1;
-                // Only text-like reprs print the same through Display and `::text`.
-                if enc != Some(Enc::Plain) {
-                    return None;
-                }
-                format!("{}::text", col(c, ""))
-            }
+            Some(c) if self.displayable.contains(&c) => format!("{}::text", col(c, "")),
+            Some(_) => return None,
             None => format!("{} || {object_pk}", literal(&format!("{}#", self.table))),
         };
         let object_repr = format!(
@@ -262,17 +266,27 @@ impl Shape {
                     format!("jsonb_build_object({field}, {value})")
                 }
                 Write::Update => {
-                    let old = enc.json(&inner(name, OLD));
-                    let new = enc.json(&inner(name, ""));
+                    let (o, n) = (inner(name, OLD), inner(name, ""));
+                    let (old, new) = (enc.json(&o), enc.json(&n));
+                    // Rust compares the values' audit JSON. For most types two values
+                    // are equal exactly when their audit JSON is, so the values are
+                    // compared; text byte for byte (a column's collation may call
+                    // different strings equal), JSON as JSON text (jsonb's equality
+                    // calls 1.0 and 1 equal, serde does not).
+                    let changed = match enc {
+                        Enc::Json => format!("({old})::text IS DISTINCT FROM ({new})::text"),
+                        Enc::Text => format!(
+                            "({o})::text COLLATE \"C\" IS DISTINCT FROM ({n})::text COLLATE \"C\""
+                        ),
+                        _ => format!("{o} IS DISTINCT FROM {n}"),
+                    };
                     let value = if masked {
                         MASKED.to_owned()
                     } else {
                         format!("jsonb_build_object('old', {old}, 'new', {new})")
                     };
-                    // Compared as JSON text: the same test as Rust's, which compares
-                    // the values' audit JSON.
                     format!(
-                        "CASE WHEN ({old})::text IS DISTINCT FROM ({new})::text THEN jsonb_build_object({field}, {value}) ELSE '{{}}'::jsonb END"
+                        "CASE WHEN {changed} THEN jsonb_build_object({field}, {value}) ELSE '{{}}'::jsonb END"
                     )
                 }
             };
@@ -333,6 +347,7 @@ mod tests {
         assert_eq!(Enc::of(&ColumnType::Double), None);
         assert_eq!(Enc::of(&ColumnType::Decimal(None)), None);
         assert_eq!(Enc::of(&ColumnType::Integer), Some(Enc::Plain));
+        assert_eq!(Enc::of(&ColumnType::Text), Some(Enc::Text));
         assert_eq!(Enc::of(&ColumnType::TimestampWithTimeZone), Some(Enc::Utc));
     }
 }
