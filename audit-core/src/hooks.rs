@@ -28,6 +28,7 @@ use crate::config::{self, AuditConfig};
 use crate::context::{self, RequestContext};
 use crate::diff::{self, Image, TableInfo};
 use crate::error::AuditError;
+use crate::inline::{self, Write};
 use crate::model::{AuditBehavior, AuditedModel};
 use crate::registry;
 use crate::sqlscan;
@@ -146,6 +147,12 @@ where
         return Ok(am);
     }
     if writes && db.get_database_backend() == DbBackend::Postgres {
+        // The UPDATE and its audit row in one statement, where SQL can build the row.
+        if let Some(done) = update_in_one_statement(&am, db, &plan).await? {
+            // SeaORM's own UPDATE of an unchanged model is a read-back of the row; with
+            // no row matched, its UPDATE reports `RecordNotUpdated`.
+            return Ok(done.map_or(am, IntoActiveModel::into_active_model));
+        }
         let Some((old, new)) = update_returning_both(&am, db).await? else {
             return Ok(am);
         };
@@ -184,6 +191,48 @@ where
     Ok(new.into_active_model())
 }
 
+/// SeaORM's single-row UPDATE of `am`, scanned; an error for any other shape, which is
+/// refused rather than written without its audit row.
+fn single_row_update<A: ActiveModelTrait>(
+    am: &A,
+    backend: DbBackend,
+) -> Result<(Statement, crate::sqlscan::Scan), DbErr> {
+    let update = Entity::<A>::update(am.clone()).validate()?.build(backend);
+    let scan = sqlscan::scan(&update.sql, backend);
+    if scan.where_at.is_none() {
+        return Err(DbErr::Custom(format!(
+            "{}unexpected statement shape",
+            crate::error::ERROR_PREFIX
+        )));
+    }
+    Ok((update, scan))
+}
+
+/// PostgreSQL: the single-row update of `am` and its audit row as one statement (see
+/// [`crate::inline`]). `None` when SQL cannot build this table's row, `Some(None)` when
+/// no row matched, else the row as updated.
+async fn update_in_one_statement<A, C>(
+    am: &A,
+    db: &C,
+    plan: &Plan,
+) -> Result<Option<Option<Model<A>>>, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let (update, scan) = single_row_update(am, DbBackend::Postgres)?;
+    let auditor = registry::auditor_of::<Entity<A>>();
+    let Some(stmt) = inline::statement(&auditor, &update, &scan, Write::Update, true, &plan.cfg)
+    else {
+        return Ok(None);
+    };
+    let row = db.query_one_raw(stmt).await.map_err(inline::map_err)?;
+    row.map(|r| Model::<A>::from_query_result(&r, ""))
+        .transpose()
+        .map(Some)
+}
+
 /// PostgreSQL: the before-image (locked) and the after-image of a single-row update in
 /// one round trip (see [`registry::update_returning_old_new`]). `None` when no row
 /// matched.
@@ -194,16 +243,7 @@ where
     C: ConnectionTrait,
 {
     let backend = db.get_database_backend();
-    let update = Entity::<A>::update(am.clone()).validate()?.build(backend);
-    let scan = sqlscan::scan(&update.sql, backend);
-    // SeaORM's single-row UPDATE always filters by key; anything else is refused
-    // rather than written without its audit row.
-    if scan.where_at.is_none() {
-        return Err(DbErr::Custom(format!(
-            "{}unexpected statement shape",
-            crate::error::ERROR_PREFIX
-        )));
-    }
+    let (update, scan) = single_row_update(am, backend)?;
     let sql = registry::update_returning_old_new::<Entity<A>>(&update.sql, &scan);
     let stmt = Statement {
         sql,
@@ -257,7 +297,29 @@ where
     let Some(select) = find_by_key(&am) else {
         return Ok(am);
     };
-    match select.lock_exclusive().one(db).await? {
+    let select = select.lock_exclusive();
+    let backend = db.get_database_backend();
+    let one_statement = (backend == DbBackend::Postgres && is_transaction::<C>())
+        .then(|| select.clone().build(backend))
+        .and_then(|s| inline::locked_delete_rows::<Entity<A>>(&s, &plan.cfg));
+    let old = match one_statement {
+        // PostgreSQL in a transaction: the locked before-image and its DELETE row in one
+        // statement. The returned model's values are `Set`, which tells after_delete
+        // the row is written (see there).
+        Some(stmt) => match db.query_one_raw(stmt).await.map_err(inline::map_err)? {
+            Some(row) => {
+                let old = Model::<A>::from_query_result(&row, "")?;
+                let mut written = A::default();
+                for col in Column::<A>::iter() {
+                    written.set(col, old.get(col));
+                }
+                return Ok(written);
+            }
+            None => None,
+        },
+        None => select.one(db).await?,
+    };
+    match old {
         Some(old) => Ok(old.into_active_model()),
         None => {
             // Keys as `Set` (never `Unchanged`) mark "no before-image" for after_delete.
@@ -274,6 +336,10 @@ where
 }
 
 /// Writes the DELETE row from the before-image, then runs the user's `after_delete`.
+///
+/// `before_delete` hands over the before-image as `Unchanged` values when this row is
+/// still to be written; `Set` values mean there is none (only the keys are set) or it
+/// is already written (every column is set).
 pub async fn after_delete<A, C>(am: A, db: &C) -> Result<A, DbErr>
 where
     A: ActiveModelTrait + AuditBehavior + Send + TryIntoModel<Model<A>>,

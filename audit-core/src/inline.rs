@@ -26,10 +26,21 @@ use std::sync::{Arc, LazyLock, RwLock};
 use sea_orm::PrimaryKeyToColumn;
 use sea_orm::{ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable};
 
+use chrono::Utc;
+use sea_orm::{DbBackend, DbErr, Statement};
+
 use crate::config::{AuditConfig, FieldRule};
+use crate::context::RequestContext;
 use crate::diff::MAX_REPR_CHARS;
+use crate::hooks::{CREATE, DELETE, UPDATE};
 use crate::model::{AuditMeta, AuditedModel};
 use crate::registry::OLD;
+use crate::registry::TableAuditor;
+use crate::sqlscan::Scan;
+use crate::writer::{self, AuditEntry};
+
+/// PostgreSQL's limit on a statement's bind parameters.
+const PG_MAX_PARAMS: usize = 65_535;
 
 /// Name of the CTE holding the rows the write returned.
 pub(crate) const ROWS: &str = "\"__audit_rows\"";
@@ -316,6 +327,103 @@ pub(crate) fn quote(name: &str) -> String {
 /// A single-quoted string literal.
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `stmt` (a `write` of `auditor`'s table) and the INSERT of its audit rows as one
+/// statement, or `None` when this table's audit rows cannot be built in SQL under
+/// `cfg`. With `query`, the statement answers with the written rows' columns, as
+/// SeaORM reads them; otherwise with one row per written row, whose count is the
+/// `rows_affected` of an `execute`.
+pub(crate) fn statement(
+    auditor: &dyn TableAuditor,
+    stmt: &Statement,
+    scan: &Scan,
+    write: Write,
+    query: bool,
+    cfg: &AuditConfig,
+) -> Option<Statement> {
+    let shape = auditor.shape();
+    let exprs = check(&shape, stmt, write, cfg)?;
+    let (head, list) = auditor.one_statement(&stmt.sql, scan, write, query);
+    Some(assemble(&shape, stmt, &exprs, &head, &list, write))
+}
+
+/// PostgreSQL, inside a transaction: `select` (SeaORM's `SELECT ... FOR UPDATE` of the
+/// rows of `E` a DELETE is about to remove) and the INSERT of their DELETE rows as one
+/// statement that answers with the rows. The transaction makes the pair atomic: if
+/// the DELETE then fails, PostgreSQL aborts the transaction and the rows go with it.
+pub(crate) fn locked_delete_rows<E>(select: &Statement, cfg: &AuditConfig) -> Option<Statement>
+where
+    E: EntityTrait,
+    E::Model: AuditedModel,
+{
+    let shape = shape::<E>();
+    let exprs = check(&shape, select, Write::Delete, cfg)?;
+    let head = format!("WITH {ROWS} AS ({})", select.sql);
+    Some(assemble(
+        &shape,
+        select,
+        &exprs,
+        &head,
+        &final_list::<E>(true),
+        Write::Delete,
+    ))
+}
+
+/// The row expressions for `write` of `shape`'s table under `cfg`, if SQL can build
+/// them and the audit row's parameters fit after `stmt`'s under PostgreSQL's limit.
+fn check(shape: &Shape, stmt: &Statement, write: Write, cfg: &AuditConfig) -> Option<RowExprs> {
+    let params = stmt.values.as_ref().map_or(0, |v| v.0.len());
+    if stmt.db_backend != DbBackend::Postgres || params + writer::BOUND_PER_ROW > PG_MAX_PARAMS {
+        return None;
+    }
+    shape.row_exprs(write, cfg)
+}
+
+/// `<head>, "__audit_write" AS (INSERT INTO audit_log ...) SELECT <list> FROM rows`,
+/// with `stmt`'s parameters followed by the audit row's.
+fn assemble(
+    shape: &Shape,
+    stmt: &Statement,
+    exprs: &RowExprs,
+    head: &str,
+    list: &str,
+    write: Write,
+) -> Statement {
+    let action = match write {
+        Write::Insert => CREATE,
+        Write::Update => UPDATE,
+        Write::Delete => DELETE,
+    };
+    let entry = AuditEntry {
+        action: action.to_owned(),
+        table_name: Some(shape.table.to_owned()),
+        module: Some(shape.meta.module.to_owned()),
+        ..AuditEntry::default()
+    };
+    let ctx = RequestContext::current();
+    let row = writer::Stamped {
+        entry: &entry,
+        ctx: ctx.as_deref(),
+        at: Utc::now(),
+    };
+    let mut values = stmt.values.as_ref().map_or_else(Vec::new, |v| v.0.clone());
+    let (insert, audit_values) = writer::insert_select(&row, exprs, ROWS, values.len());
+    values.extend(audit_values);
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("{head}, \"__audit_write\" AS ({insert}) SELECT {list} FROM {ROWS}"),
+        values,
+    )
+}
+
+/// The error of a one-statement write: "`audit_log` does not exist" becomes the typed
+/// missing-table error, any other error (the write's own included) stays as it is.
+pub(crate) fn map_err(err: DbErr) -> DbErr {
+    match writer::classify(err) {
+        crate::AuditError::Db(err) => err,
+        missing => missing.into(),
+    }
 }
 
 /// The final SELECT's column list: the entity's columns by name for a query, or a

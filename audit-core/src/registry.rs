@@ -279,6 +279,15 @@ fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> (St
     (locked, update)
 }
 
+/// The [`TableAuditor`] of `E`, without registering it.
+pub(crate) fn auditor_of<E>() -> impl TableAuditor
+where
+    E: EntityTrait,
+    Model<E>: AuditedModel,
+{
+    EntityAuditor::<E>(PhantomData)
+}
+
 type Registry = HashMap<String, Arc<dyn TableAuditor>>;
 
 static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(|| RwLock::new(HashMap::new()));

@@ -41,16 +41,13 @@ use crate::config::{self, AuditConfig};
 use crate::context::{self, RequestContext};
 use crate::error::AuditError;
 use crate::hooks::{CREATE, DELETE, UPDATE};
-use crate::inline::{ROWS, Write};
+use crate::inline::Write;
 use crate::registry::{self, OLD, TableAuditor, key_of};
 use crate::sqlscan::{self, Kind, Scan};
 use crate::writer::{self, AuditEntry};
 
 /// The table whose mention makes an auditing transaction write its pending rows first.
 const AUDIT_LOG_TABLE: &str = "audit_log";
-
-/// PostgreSQL's limit on a statement's bind parameters.
-const PG_MAX_PARAMS: usize = 65_535;
 
 /// Action word of a statement-level row written by `execute_unaudited`.
 pub const STATEMENT: &str = "STATEMENT";
@@ -451,19 +448,15 @@ fn one_statement(
     {
         return None;
     }
-    let (write, action) = match plan.scan.kind {
-        Kind::Insert => (Write::Insert, CREATE),
-        Kind::Update => (Write::Update, UPDATE),
-        Kind::Delete => (Write::Delete, DELETE),
+    let write = match plan.scan.kind {
+        Kind::Insert => Write::Insert,
+        Kind::Update => Write::Update,
+        Kind::Delete => Write::Delete,
         _ => return None,
     };
     let query = call != Call::Execute;
     // A query without RETURNING, or an UPDATE of a key, is refused by the flows below.
     if query && plan.scan.returning_at.is_none() {
-        return None;
-    }
-    // The audit row's own parameters must fit under PostgreSQL's limit too.
-    if values_of(stmt).len() + writer::BOUND_PER_ROW > PG_MAX_PARAMS {
         return None;
     }
     let keys = plan.auditor.key_columns();
@@ -476,31 +469,14 @@ fn one_statement(
     {
         return None;
     }
-    let exprs = plan.auditor.shape().row_exprs(write, &plan.cfg)?;
-    let info = plan.auditor.info();
-    let (head, list) = plan
-        .auditor
-        .one_statement(&stmt.sql, &plan.scan, write, query);
-    let entry = AuditEntry {
-        action: action.to_owned(),
-        table_name: Some(info.table.to_owned()),
-        module: Some(info.meta.module.to_owned()),
-        ..AuditEntry::default()
-    };
-    let ctx = RequestContext::current();
-    let row = writer::Stamped {
-        entry: &entry,
-        ctx: ctx.as_deref(),
-        at: Utc::now(),
-    };
-    let mut values = values_of(stmt).to_vec();
-    let (insert, audit_values) = writer::insert_select(&row, &exprs, ROWS, values.len());
-    values.extend(audit_values);
-    Some(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!("{head}, \"__audit_write\" AS ({insert}) SELECT {list} FROM {ROWS}"),
-        values,
-    ))
+    crate::inline::statement(
+        plan.auditor.as_ref(),
+        stmt,
+        &plan.scan,
+        write,
+        query,
+        &plan.cfg,
+    )
 }
 
 /// Runs a [`one_statement`]. An `execute` answers with the final SELECT's row count,
@@ -517,10 +493,7 @@ async fn run_one<C: ConnectionTrait>(
             .await
             .map(|rows| returned(call, rows)),
     };
-    out.map_err(|err| match writer::classify(err) {
-        AuditError::Db(err) => err,
-        missing => missing.into(),
-    })
+    out.map_err(crate::inline::map_err)
 }
 
 async fn passthrough<C: ConnectionTrait>(

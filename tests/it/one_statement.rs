@@ -99,20 +99,7 @@ async fn scenario(conn: &AuditedConnection, backend: Backend) -> Result<Vec<u64>
         .one(conn)
         .await?
         .ok_or(DbErr::RecordNotFound("1".into()))?;
-    let mut am = one.clone().into_active_model();
-    am.name = Set("renamed".into());
-    am.maybe = Set(Some(42));
-    am.note = Set(None);
-    am.at = Set(Utc.from_utc_datetime(&naive(2026, 11, 28, 3, 4, 5, 1_000)));
-    am.local = Set(naive(2000, 1, 1, 0, 0, 0, 0));
-    am.clock = Set(NaiveTime::from_hms_opt(0, 0, 0).unwrap_or_default());
-    am.doc = Set(json!({"b": [1, 2.5, null, "x\"y"], "a": {"ü": false}, "n": -0.125}));
-    am.plain_doc = Set(json!(["spaces  kept?", {"a": 2, "z": 1}]));
-    am.blob = Set(vec![0, 255]);
-    am.mood = Set(Mood::Calm);
-    am.secret = Set("hunter3".into());
-    am.ratio = Set(0.2);
-    let updated = am.update(conn).await?;
+    let updated = edit(one).update(conn).await?;
     // Nothing recorded changes: no row (only the excluded column moves).
     let mut same = updated.clone().into_active_model();
     same.ratio = Set(0.3);
@@ -133,13 +120,36 @@ async fn scenario(conn: &AuditedConnection, backend: Backend) -> Result<Vec<u64>
     Ok(affected)
 }
 
-backend_test!(async fn one_statement_rows_match_the_rust_path(db) {
-    sea_orm_audit::register::<wide::Entity>();
-    let ctx = RequestContext::new()
+/// The request context every write of the comparison runs under.
+fn ctx_of() -> RequestContext {
+    RequestContext::new()
         .actor("7", "Ada O'Brien")
         .ip("203.0.113.9")
         .request_id("req-one")
-        .metadata(json!({"tenant": "acme"}));
+        .metadata(json!({"tenant": "acme"}))
+}
+
+/// The scenario's single-row update of `one`.
+fn edit(one: wide::Model) -> wide::ActiveModel {
+    let mut am = one.into_active_model();
+    am.name = Set("renamed".into());
+    am.maybe = Set(Some(42));
+    am.note = Set(None);
+    am.at = Set(Utc.from_utc_datetime(&naive(2026, 11, 28, 3, 4, 5, 1_000)));
+    am.local = Set(naive(2000, 1, 1, 0, 0, 0, 0));
+    am.clock = Set(NaiveTime::from_hms_opt(0, 0, 0).unwrap_or_default());
+    am.doc = Set(json!({"b": [1, 2.5, null, "x\"y"], "a": {"ü": false}, "n": -0.125}));
+    am.plain_doc = Set(json!(["spaces  kept?", {"a": 2, "z": 1}]));
+    am.blob = Set(vec![0, 255]);
+    am.mood = Set(Mood::Calm);
+    am.secret = Set("hunter3".into());
+    am.ratio = Set(0.2);
+    am
+}
+
+backend_test!(async fn one_statement_rows_match_the_rust_path(db) {
+    sea_orm_audit::register::<wide::Entity>();
+    let ctx = ctx_of();
     let rust = AuditedConnection::with_options(db.db.clone(), WrapperOptions::default().one_statement(false));
     let affected_rust = ctx.clone().scope(scenario(&rust, db.backend)).await?;
     let expected = rows(&db.db).await?;
@@ -166,6 +176,40 @@ backend_test!(async fn one_statement_rows_match_the_rust_path(db) {
         // statement each, no transaction, no before-image read.
         assert_eq!(statements.load(Ordering::Relaxed), 7);
     }
+    // The hooks on a plain connection write the same CREATE and UPDATE rows; on
+    // PostgreSQL their UPDATE and its row are one statement too, and SeaORM's read-back
+    // of the row is the only other statement.
+    audit_log::Entity::delete_many().exec(&db.db).await?;
+    let hooked = async {
+        let one = sample(1, db.backend).insert(&db.db).await?;
+        let before = statements.load(Ordering::Relaxed);
+        let mut counted = db.db.clone();
+        let counter = Arc::clone(&statements);
+        counted.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let updated = edit(one).update(&counted).await?;
+        let update = statements.load(Ordering::Relaxed) - before;
+        // In a transaction the locked before-image and the DELETE row are one statement.
+        let txn = counted.begin().await?;
+        let before = statements.load(Ordering::Relaxed);
+        let res = updated.delete(&txn).await?;
+        let delete = statements.load(Ordering::Relaxed) - before;
+        txn.commit().await?;
+        assert_eq!(res.rows_affected, 1);
+        Ok::<_, DbErr>((update, delete))
+    };
+    let (update_statements, delete_statements) = ctx_of().scope(hooked).await?;
+    let by_hooks = rows(&db.db).await?;
+    assert_eq!(by_hooks.len(), 3, "{by_hooks:#?}");
+    assert_eq!(by_hooks[0], expected[0], "CREATE");
+    assert_eq!(by_hooks[1], expected[3], "UPDATE");
+    assert_eq!(by_hooks[2], expected[6], "DELETE");
+    assert!(wide::Entity::find_by_id(1).one(&db.db).await?.is_none());
+    if db.backend == Backend::Postgres {
+        assert_eq!((update_statements, delete_statements), (2, 2));
+    }
+
     let first = &got[3];
     assert_eq!(first[0], "UPDATE");
     assert_eq!(first[4]["secret"], json!({"masked": true}));
