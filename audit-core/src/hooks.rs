@@ -10,11 +10,16 @@
 //!   the UPDATE row, then hands SeaORM an unchanged model so its own UPDATE becomes a
 //!   no-op read. The audit row is therefore only ever written after a successful
 //!   UPDATE, on every path including `update_without_returning`, and nothing is kept
-//!   in memory between hooks.
+//!   in memory between hooks. On PostgreSQL the UPDATE and its row are one statement
+//!   ([`crate::inline`]) where SQL can build the row.
 //! - **delete**: `before_delete` reads and locks the row and returns it as the
 //!   active model, so `after_delete` receives the full before-image and writes the
 //!   DELETE row only after the DELETE succeeded. A row that was not found comes back
-//!   with only its key set, which tells `after_delete` there is nothing to record.
+//!   with only its key set, which tells `after_delete` there is nothing to record. On
+//!   PostgreSQL inside a transaction, the locked read and the DELETE row are one
+//!   statement before the DELETE: a failed DELETE aborts the transaction, so the row
+//!   cannot outlive it. The before-image then comes back with `Set` values, which tells
+//!   `after_delete` the row is written.
 
 use std::sync::Arc;
 
