@@ -49,6 +49,12 @@ pub(crate) trait TableAuditor: Send + Sync + 'static {
     fn select_by_keys(&self, backend: DbBackend, keys: &[Vec<Value>]) -> Vec<Statement>;
     /// The statement of SeaORM's `find_by_id(key).one(db)`.
     fn find_one_by_key(&self, backend: DbBackend, key: &[Value]) -> Statement;
+    /// Whether `stmt` is SeaORM's DELETE of one row by primary key
+    /// (`ActiveModel::delete`, `delete_by_id`), which deletes at most one row.
+    fn is_delete_by_key(&self, stmt: &Statement, scan: &Scan) -> bool;
+    /// A DELETE of this table that deletes nothing (`WHERE 1 = 0`), for an
+    /// `ExecResult` of zero rows.
+    fn delete_nothing(&self, backend: DbBackend) -> Statement;
 }
 
 struct EntityAuditor<E>(PhantomData<fn() -> E>);
@@ -132,6 +138,28 @@ where
             s.filter(k.into_column().eq(v.clone()))
         });
         QuerySelect::limit(select, 1).build(backend)
+    }
+
+    fn is_delete_by_key(&self, stmt: &Statement, scan: &Scan) -> bool {
+        let values = stmt.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
+        let keys: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
+        if values.len() != keys.len() || scan.returning_at.is_some() {
+            return false;
+        }
+        let by_key = keys
+            .iter()
+            .zip(values)
+            .fold(E::delete_many(), |d, (k, v)| d.filter(k.eq(v.clone())));
+        by_key.build(stmt.db_backend).sql == stmt.sql
+    }
+
+    fn delete_nothing(&self, backend: DbBackend) -> Statement {
+        E::delete_many()
+            .filter(sea_orm::sea_query::ExprTrait::eq(
+                sea_orm::sea_query::Expr::val(1),
+                0,
+            ))
+            .build(backend)
     }
 
     fn select_by_keys(&self, backend: DbBackend, keys: &[Vec<Value>]) -> Vec<Statement> {

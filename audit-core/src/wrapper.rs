@@ -890,6 +890,37 @@ async fn delete<C: ConnectionTrait>(
 ) -> Result<Outcome, DbErr> {
     let info = plan.auditor.info();
     let opts = &shared.options;
+    // A single-row DELETE by key through exec() (`ActiveModel::delete`, `delete_by_id`)
+    // where the server has DELETE ... RETURNING: the before-image comes back from the
+    // DELETE, and the `ExecResult` is the database's own for the INSERT of its audit
+    // row, one row per deleted row, so `rows_affected` is the number deleted. (Its
+    // `last_insert_id`, meaningless for a DELETE, is the audit row's.) The row is
+    // written at once, not buffered: one statement fewer than a separate read.
+    if call == Call::Execute
+        && opts.summary_over.is_none()
+        && !info.is_junction()
+        && plan.auditor.is_delete_by_key(&stmt, &plan.scan)
+        && delete_returning(db, shared).await?
+    {
+        let (_, old) = returning_images(db, &stmt, Call::All, plan).await?;
+        let entries: Vec<AuditEntry> = old
+            .iter()
+            .map(|i| info.snapshot_entry(DELETE, i, "old", &plan.cfg))
+            .collect();
+        let ctx = RequestContext::current();
+        let written = writer::write_entries_result(db, &entries, ctx.as_deref())
+            .await
+            .map_err(DbErr::from)?;
+        let res = match written {
+            Some(res) => res,
+            // Nothing was deleted: answer with a statement that changes nothing.
+            None => {
+                db.execute_raw(plan.auditor.delete_nothing(stmt.db_backend))
+                    .await?
+            }
+        };
+        return Ok(Outcome::Exec(res));
+    }
     // As for UPDATE, only a query can take the one-statement path.
     let (out, old, summary) = if call != Call::Execute && delete_returning(db, shared).await? {
         // The before-images come back from the DELETE itself: one statement, and

@@ -178,8 +178,33 @@ pub(crate) async fn write_stamped<C: ConnectionTrait>(
     db: &C,
     rows: &[Stamped<'_>],
 ) -> Result<(), AuditError> {
+    write_stamped_result(db, rows).await.map(drop)
+}
+
+/// [`write_entries`] of at most one statement's worth of rows, answering with that
+/// statement's result: its `rows_affected` is the number of rows written.
+pub(crate) async fn write_entries_result<C: ConnectionTrait>(
+    db: &C,
+    entries: &[AuditEntry],
+    ctx: Option<&RequestContext>,
+) -> Result<Option<sea_orm::ExecResult>, AuditError> {
+    debug_assert!(entries.len() <= ROWS_PER_STATEMENT);
+    let at = Utc::now();
+    let rows: Vec<Stamped<'_>> = entries
+        .iter()
+        .map(|entry| Stamped { entry, ctx, at })
+        .collect();
+    write_stamped_result(db, &rows).await
+}
+
+/// [`write_stamped`], answering with the last statement's result.
+async fn write_stamped_result<C: ConnectionTrait>(
+    db: &C,
+    rows: &[Stamped<'_>],
+) -> Result<Option<sea_orm::ExecResult>, AuditError> {
+    let mut last = None;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(last);
     }
     let backend = db.get_database_backend();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -192,9 +217,9 @@ pub(crate) async fn write_stamped<C: ConnectionTrait>(
             }
             Statement::from_sql_and_values(backend, cached_insert_sql(backend, chunk.len()), values)
         };
-        db.execute_raw(stmt).await.map_err(classify)?;
+        last = Some(db.execute_raw(stmt).await.map_err(classify)?);
     }
-    Ok(())
+    Ok(last)
 }
 
 /// The values of one row, in [`COLUMNS`] order.

@@ -890,6 +890,39 @@ backend_test!(async fn queried_delete_takes_its_before_images_from_returning(db)
     Ok(())
 });
 
+backend_test!(async fn a_delete_by_key_needs_no_separate_read(db) {
+    // `ActiveModel::delete` and `delete_by_id` run exec(): the before-image comes from
+    // DELETE ... RETURNING (or, on PostgreSQL, the one statement) and exec() answers
+    // with the real count, also when nothing was deleted.
+    use std::sync::atomic::Ordering;
+    sea_orm_audit::register::<article::Entity>();
+    let a = art("a").insert(&db.db).await?;
+    art("b").insert(&db.db).await?;
+    let (wrapped, selects) = counting_selects(db);
+    let res = a.into_active_model().delete(&wrapped).await?;
+    assert_eq!(res.rows_affected, 1);
+    // MariaDB is recognised once per connection, by its version.
+    let probe = selects.load(Ordering::Relaxed);
+    assert_eq!(probe, usize::from(db.backend == Backend::MySql));
+    let res = article::Entity::delete_by_id(2).exec(&wrapped).await?;
+    assert_eq!(res.rows_affected, 1);
+    let res = article::Entity::delete_by_id(99).exec(&wrapped).await?;
+    assert_eq!(res.rows_affected, 0, "nothing deleted");
+    assert_eq!(selects.load(Ordering::Relaxed), probe, "no SELECT for the before-images");
+    let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "DELETE").collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(changes(&rows[0])["title"], json!({"old": "a"}));
+    assert_eq!(rows[1].object_pk.as_deref(), Some("2"));
+    // Rolled back with the transaction it ran in.
+    let c = art("c").insert(&db.db).await?;
+    let txn = wrapped.begin().await?;
+    assert_eq!(c.into_active_model().delete(&txn).await?.rows_affected, 1);
+    txn.rollback().await?;
+    assert_eq!(article::Entity::find().all(&db.db).await?.len(), 1);
+    assert_eq!(trail(&db.db).await?.iter().filter(|r| r.action == "DELETE").count(), 2);
+    Ok(())
+});
+
 backend_test!(async fn summary_rows_on_the_one_statement_paths(db) {
     // summary_over also applies where the UPDATE (PostgreSQL) or the DELETE returns the
     // images itself.
