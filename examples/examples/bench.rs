@@ -624,11 +624,30 @@ async fn run_op<C: ConnectionTrait>(db: &C, v: Variant, op: Op, r: &Row) -> Resu
     }
 }
 
+/// The auditing connection of the database being measured: made once when it is
+/// opened and cloned, as an application keeps one (it learns once per connection
+/// whether the server has DELETE ... RETURNING).
+static WRAPPED: std::sync::Mutex<Option<AuditedConnection>> = std::sync::Mutex::new(None);
+
+fn wrapped(db: &DatabaseConnection) -> AuditedConnection {
+    let mut one = WRAPPED.lock().unwrap_or_else(|e| e.into_inner());
+    match &*one {
+        Some(conn) if conn.inner().get_database_backend() == db.get_database_backend() => {
+            conn.clone()
+        }
+        _ => {
+            let conn = AuditedConnection::new(db.clone());
+            *one = Some(conn.clone());
+            conn
+        }
+    }
+}
+
 /// One row in a transaction of its own, with BEGIN and COMMIT timed and counted.
 async fn run_op_in_txn(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> Result<Row, DbErr> {
     if v == Variant::Wrapped {
         let t = Instant::now();
-        let txn = AuditedConnection::new(db.clone()).begin().await?;
+        let txn = wrapped(db).begin().await?;
         record(v, Kind::Begin, t.elapsed());
         let out = run_op(&txn, v, op, r).await?;
         let t = Instant::now();
@@ -657,7 +676,7 @@ async fn run_op_atomic(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> 
             // Each audited statement runs in a transaction the connection begins itself.
             record(v, Kind::Begin, Duration::ZERO);
             record(v, Kind::Commit, Duration::ZERO);
-            run_op(&AuditedConnection::new(db.clone()), v, op, r).await
+            run_op(&wrapped(db), v, op, r).await
         }
         Variant::Audited => {
             // BEGIN and COMMIT happen inside the library: counted, not timed.
@@ -717,7 +736,7 @@ async fn run_phase(
                 let _cur = Current::set(v);
                 let t = Instant::now();
                 if v == Variant::Wrapped {
-                    let txn = AuditedConnection::new(db.clone()).begin().await?;
+                    let txn = wrapped(db).begin().await?;
                     record(v, Kind::Begin, t.elapsed());
                     for r in &inputs {
                         out[v.index()].push(run_op(&txn, v, op, r).await?);
@@ -1070,6 +1089,8 @@ impl BenchDb {
             }
         };
         db.set_metric_callback(on_statement);
+        *WRAPPED.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(AuditedConnection::new(db.clone()));
         let version = match backend {
             DbBackend::Sqlite => format!(
                 "SQLite {} (journal_mode={}, synchronous={})",
