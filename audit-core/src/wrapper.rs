@@ -11,8 +11,8 @@
 //! the same content the hooks would write, in the same transaction. On PostgreSQL
 //! the write and the INSERT of its audit rows are usually one statement, with the rows
 //! built in SQL (see [`WrapperOptions::one_statement`]). Elsewhere, when the caller
-//! asked for rows back, a DELETE where the server has `DELETE ... RETURNING` reads its
-//! before-images from the DELETE itself. On a plain
+//! asked for rows back or deleted one row by key, a DELETE where the server has
+//! `DELETE ... RETURNING` reads its before-images from the DELETE itself. On a plain
 //! [`AuditedConnection`] each audited write runs in a transaction of its own, so the
 //! change and its rows always commit together.
 //!
