@@ -681,6 +681,11 @@ async fn before_images<C: ConnectionTrait>(
     stmt: &Statement,
     plan: &Plan,
 ) -> Result<Vec<crate::diff::Image>, DbErr> {
+    select_images(db, plan.auditor.as_ref(), vec![select_before(stmt, plan)]).await
+}
+
+/// The SELECT of [`before_images`].
+fn select_before(stmt: &Statement, plan: &Plan) -> Statement {
     let backend = stmt.db_backend;
     let (clause, range) = sqlscan::where_clause(&stmt.sql, &plan.scan, backend);
     let lock = if backend == DbBackend::Sqlite {
@@ -698,12 +703,52 @@ async fn before_images<C: ConnectionTrait>(
         .get(range)
         .map(<[Value]>::to_vec)
         .unwrap_or_default();
-    select_images(
-        db,
-        plan.auditor.as_ref(),
-        vec![Statement::from_sql_and_values(backend, sql, values)],
-    )
-    .await
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Column telling the two statements of [`sqlite_update_both`] apart.
+const SIDE: &str = "__audit_side";
+
+/// SQLite: the before-images and a queried UPDATE (with its after-images from
+/// RETURNING) as two statements in one call, so one hand-off to the driver's worker
+/// thread instead of two. Each row is tagged with the statement it came from. The
+/// UPDATE runs right after the SELECT in the same transaction: a writer that commits
+/// in between makes SQLite refuse the UPDATE (its snapshot is stale), so the
+/// before-images are of the rows updated. Answers `call` with the UPDATE's rows.
+async fn sqlite_update_both<C: ConnectionTrait>(
+    db: &C,
+    stmt: &Statement,
+    call: Call,
+    plan: &Plan,
+) -> Result<(Outcome, Vec<crate::diff::Image>, Vec<crate::diff::Image>), DbErr> {
+    let select = select_before(stmt, plan);
+    let head = plan
+        .scan
+        .returning_at
+        .map_or(stmt.sql.as_str(), |at| &stmt.sql[..at]);
+    let sql = format!(
+        "{}; {} RETURNING 1 AS \"{SIDE}\", {}",
+        select
+            .sql
+            .replacen("SELECT ", &format!("SELECT 0 AS \"{SIDE}\", "), 1),
+        head.trim_end(),
+        plan.auditor.returning_list(DbBackend::Sqlite)
+    );
+    let mut values = values_of(&select).to_vec();
+    values.extend_from_slice(values_of(stmt));
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?;
+    let (new, old): (Vec<QueryResult>, Vec<QueryResult>) = rows
+        .into_iter()
+        .partition(|r| r.try_get::<i32>("", SIDE).unwrap_or(0) == 1);
+    let old_images = plan.auditor.images(&old, "")?;
+    let new_images = plan.auditor.images(&new, "")?;
+    Ok((returned(call, new), old_images, new_images))
 }
 
 async fn insert<C: ConnectionTrait>(
@@ -849,6 +894,15 @@ async fn update<C: ConnectionTrait>(
         record(db, sink, entries).await?;
         return Ok(returned(call, rows));
     }
+    if query
+        && backend == DbBackend::Sqlite
+        && db.support_returning()
+        && opts.summary_over.is_none()
+    {
+        let (out, old, new) = sqlite_update_both(db, &stmt, call, plan).await?;
+        record(db, sink, update_entries(&info, &old, &new, plan)).await?;
+        return Ok(out);
+    }
     let old = before_images(db, &stmt, plan).await?;
     if old.is_empty() {
         return passthrough(db, stmt, call).await;
@@ -866,18 +920,26 @@ async fn update<C: ConnectionTrait>(
         let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
         (out, after_images(db, sink, plan, &keys).await?)
     };
+    record(db, sink, update_entries(&info, &old, &new, plan)).await?;
+    Ok(out)
+}
+
+/// The UPDATE rows between before- and after-images, paired by primary key.
+fn update_entries(
+    info: &crate::diff::TableInfo,
+    old: &[crate::diff::Image],
+    new: &[crate::diff::Image],
+    plan: &Plan,
+) -> Vec<AuditEntry> {
     let new_by_key: HashMap<&str, &crate::diff::Image> =
         new.iter().map(|i| (i.pk.as_str(), i)).collect();
-    let entries = old
-        .iter()
+    old.iter()
         .filter_map(|o| {
             new_by_key
                 .get(o.pk.as_str())
                 .and_then(|n| info.update_entry(o, n, &plan.cfg))
         })
-        .collect();
-    record(db, sink, entries).await?;
-    Ok(out)
+        .collect()
 }
 
 async fn delete<C: ConnectionTrait>(

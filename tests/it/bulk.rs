@@ -923,6 +923,53 @@ backend_test!(async fn a_delete_by_key_needs_no_separate_read(db) {
     Ok(())
 });
 
+backend_test!(async fn a_queried_update_is_one_call_on_sqlite_and_postgres(db) {
+    // SQLite sends the before-image SELECT and the UPDATE ... RETURNING in one call;
+    // PostgreSQL sends one statement. The rows still pair each before with its after.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    sea_orm_audit::register::<article::Entity>();
+    for t in ["a", "b", "c"] {
+        art(t).insert(&db.db).await?;
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut conn = db.db.clone();
+    let counter = Arc::clone(&calls);
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let wrapped = AuditedConnection::new(conn);
+    let txn = wrapped.begin().await?;
+    let b = article::Entity::find_by_id(2).one(&txn).await?.ok_or("no b")?;
+    let before = calls.load(Ordering::Relaxed);
+    let mut am = b.into_active_model();
+    am.views = Set(9);
+    am.title = Set("B".into());
+    let saved = am.update(&txn).await?;
+    let used = calls.load(Ordering::Relaxed) - before;
+    assert_eq!((saved.title.as_str(), saved.views), ("B", 9));
+    if db.backend != Backend::MySql {
+        let updated = article::Entity::update_many()
+            .col_expr(article::Column::Views, Expr::col(article::Column::Views).add(1))
+            .exec_with_returning(&txn)
+            .await?;
+        assert_eq!(updated.len(), 3);
+    }
+    txn.commit().await?;
+    if db.backend != Backend::MySql {
+        assert_eq!(used, 1, "one call for the update");
+    }
+    let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "UPDATE").collect();
+    assert_eq!(changes(&rows[0]), json!({"title": {"old": "b", "new": "B"}, "views": {"old": 0, "new": 9}}));
+    if db.backend != Backend::MySql {
+        assert_eq!(rows.len(), 4);
+        let by_pk = |pk: &str| rows[1..].iter().find(|r| r.object_pk.as_deref() == Some(pk)).map(changes);
+        assert_eq!(by_pk("1"), Some(json!({"views": {"old": 0, "new": 1}})));
+        assert_eq!(by_pk("2"), Some(json!({"views": {"old": 9, "new": 10}})));
+    }
+    Ok(())
+});
+
 backend_test!(async fn summary_rows_on_the_one_statement_paths(db) {
     // summary_over also applies where the UPDATE (PostgreSQL) or the DELETE returns the
     // images itself.
