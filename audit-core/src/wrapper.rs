@@ -12,7 +12,8 @@
 //! the write and the INSERT of its audit rows are usually one statement, with the rows
 //! built in SQL (see [`WrapperOptions::one_statement`]). Elsewhere, when the caller
 //! asked for rows back or deleted one row by key, a DELETE where the server has
-//! `DELETE ... RETURNING` reads its before-images from the DELETE itself. On a plain
+//! `DELETE ... RETURNING` reads its before-images from the DELETE itself, and on
+//! SQLite a queried UPDATE and the SELECT of its before-images are one call. On a plain
 //! [`AuditedConnection`] each audited write runs in a transaction of its own, so the
 //! change and its rows always commit together.
 //!
