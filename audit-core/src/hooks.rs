@@ -163,6 +163,13 @@ where
         };
         return record_update(db, plan, old, new).await;
     }
+    if writes && db.get_database_backend() == DbBackend::Sqlite && db.support_returning() {
+        // The before-image and the UPDATE ... RETURNING in one call.
+        let Some((old, new)) = sqlite_update_both(&am, select, db).await? else {
+            return Ok(am);
+        };
+        return record_update(db, plan, old, new).await;
+    }
     let Some(old) = select.clone().lock_exclusive().one(db).await? else {
         // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
         return Ok(am);
@@ -261,6 +268,65 @@ where
     let old = Model::<A>::from_query_result(&row, registry::OLD)?;
     let new = Model::<A>::from_query_result(&row, "")?;
     Ok(Some((old, new)))
+}
+
+/// SQLite: the before-image (`select`) and the single-row UPDATE of `am` with its
+/// after-image from RETURNING, as two statements sent in one call: one hand-off to the
+/// driver's worker thread instead of two. Each row is tagged with the statement it came
+/// from. Inside a transaction the UPDATE runs on the SELECT's snapshot (a writer that
+/// commits in between makes SQLite refuse the UPDATE), so the before-image is the row
+/// updated. `None` when no row matched.
+async fn sqlite_update_both<A, C>(
+    am: &A,
+    select: sea_orm::Select<Entity<A>>,
+    db: &C,
+) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel + IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    const SIDE: &str = crate::wrapper::SIDE;
+    let (update, scan) = single_row_update(am, DbBackend::Sqlite)?;
+    let select = select.build(DbBackend::Sqlite);
+    // The same UPDATE text (the same set of columns) always gives the same call text.
+    let sql = registry::cached::<Entity<A>>("sqlite_update_both", &update.sql, || {
+        let head = scan
+            .returning_at
+            .map_or(update.sql.as_str(), |at| &update.sql[..at]);
+        format!(
+            "{}; {} RETURNING 1 AS \"{SIDE}\", {}",
+            select
+                .sql
+                .replacen("SELECT ", &format!("SELECT 0 AS \"{SIDE}\", "), 1),
+            head.trim_end(),
+            registry::returning_list::<Entity<A>>(DbBackend::Sqlite)
+        )
+    });
+    let mut values = select.values.map(|v| v.0).unwrap_or_default();
+    values.extend(update.values.map(|v| v.0).unwrap_or_default());
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql.as_str(),
+            values,
+        ))
+        .await?;
+    let (mut old, mut new) = (None, None);
+    for row in &rows {
+        let model = Model::<A>::from_query_result(row, "")?;
+        if row.try_get::<i32>("", SIDE)? == 1 {
+            new = Some(model);
+        } else {
+            old = Some(model);
+        }
+    }
+    match (old, new) {
+        (Some(old), Some(new)) => Ok(Some((old, new))),
+        // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
+        (None, None) => Ok(None),
+        _ => Err(DbErr::RecordNotUpdated),
+    }
 }
 
 /// Writes the CREATE row of an insert, then runs the user's `after_save`.

@@ -307,6 +307,37 @@ fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> (St
     (locked, update)
 }
 
+/// `build()`, kept per entity `E`, `kind` and statement text `sql`: SQL derived from a
+/// statement SeaORM built is the same for the same statement text (the same set of
+/// columns), so each is built once. Bounded: past 1024 texts per entity and kind, that
+/// cache starts over.
+pub(crate) fn cached<E: EntityTrait>(
+    kind: &'static str,
+    sql: &str,
+    build: impl FnOnce() -> String,
+) -> Arc<String> {
+    type Cache = HashMap<(&'static str, &'static str), HashMap<String, Arc<String>>>;
+    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
+    const KEEP: usize = 1024;
+    let key = (std::any::type_name::<E>(), kind);
+    let hit = CACHE
+        .read()
+        .ok()
+        .and_then(|c| c.get(&key).and_then(|m| m.get(sql)).cloned());
+    if let Some(hit) = hit {
+        return hit;
+    }
+    let built = Arc::new(build());
+    if let Ok(mut c) = CACHE.write() {
+        let m = c.entry(key).or_default();
+        if m.len() >= KEEP {
+            m.clear();
+        }
+        m.insert(sql.to_owned(), Arc::clone(&built));
+    }
+    built
+}
+
 /// The [`TableAuditor`] of `E`, without registering it.
 pub(crate) fn auditor_of<E>() -> impl TableAuditor
 where

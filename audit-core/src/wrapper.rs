@@ -708,7 +708,7 @@ fn select_before(stmt: &Statement, plan: &Plan) -> Statement {
 }
 
 /// Column telling the two statements of [`sqlite_update_both`] apart.
-const SIDE: &str = "__audit_side";
+pub(crate) const SIDE: &str = "__audit_side";
 
 /// SQLite: the before-images and a queried UPDATE (with its after-images from
 /// RETURNING) as two statements in one call, so one hand-off to the driver's worker

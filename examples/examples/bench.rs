@@ -1626,10 +1626,10 @@ fn report(results: &[BackendResult], args: &Args) -> String {
 
     let _ = writeln!(
         s,
-        "\n## Where the audited time goes: mean µs per operation, by statement (plain in brackets)\n"
+        "\n## Where the time goes: mean µs per operation, by statement (plain in brackets)\n"
     );
-    let mut header = "| backend | mode | phase | total ".to_string();
-    let mut rule = "|---|---|---|---:".to_string();
+    let mut header = "| backend | mode | phase | variant | total ".to_string();
+    let mut rule = "|---|---|---|---|---:".to_string();
     for kind in KINDS {
         let _ = write!(header, "| {} ", kind.name());
         rule.push_str("|---:");
@@ -1638,19 +1638,23 @@ fn report(results: &[BackendResult], args: &Args) -> String {
     let _ = writeln!(s, "{rule}|---:|");
     for r in results {
         for &mode in &args.modes {
-            for phase in &PHASES {
+            for (phase, variant) in PHASES
+                .iter()
+                .flat_map(|p| [Variant::Audited, Variant::Floor, Variant::Wrapped].map(|v| (p, v)))
+            {
                 let (Some(a), Some(p)) = (
-                    r.profiles.get(&(mode, phase.op, Variant::Audited)),
+                    r.profiles.get(&(mode, phase.op, variant)),
                     r.profiles.get(&(mode, phase.op, Variant::Plain)),
                 ) else {
                     continue;
                 };
                 let us = |prof: &Profile, nanos: u64| nanos as f64 / 1e3 / prof.ops.max(1) as f64;
                 let mut line = format!(
-                    "| {} | {} | {} | {:.0} ({:.0}) ",
+                    "| {} | {} | {} | {} | {:.0} ({:.0}) ",
                     backend_name(r.backend),
                     mode.name(),
                     phase.name,
+                    variant.name(),
                     us(a, a.wall_nanos),
                     us(p, p.wall_nanos)
                 );
