@@ -168,8 +168,17 @@ backend_test!(async fn one_statement_rows_match_the_rust_path(db) {
     assert_eq!(affected_one, affected_rust);
     assert_eq!(affected_one, vec![3, 2, 2]);
     assert_eq!(got.len(), 3 + 1 + 2 + 1 + 2, "{got:#?}");
-    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        assert_eq!(g, e, "row {i}");
+    // Statement by statement the order is fixed; within one multi-row statement the
+    // database may return (and so record) the rows in another order.
+    let action = |v: &Vec<serde_json::Value>| v.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+    assert_eq!(action(&got), action(&expected));
+    let sorted = |v: &Vec<serde_json::Value>| {
+        let mut v: Vec<String> = v.iter().map(ToString::to_string).collect();
+        v.sort();
+        v
+    };
+    for (i, (g, e)) in sorted(&got).iter().zip(&sorted(&expected)).enumerate() {
+        assert_eq!(g, e, "row {i} in sorted order");
     }
     if db.backend == Backend::Postgres {
         // insert_many, find, update, no-op update, update_many, delete, delete_many: one
