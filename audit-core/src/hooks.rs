@@ -11,7 +11,11 @@
 //!   no-op read. The audit row is therefore only ever written after a successful
 //!   UPDATE, on every path including `update_without_returning`, and nothing is kept
 //!   in memory between hooks. On PostgreSQL the UPDATE and its row are one statement
-//!   ([`crate::inline`]) where SQL can build the row.
+//!   ([`crate::inline`]) where SQL can build the row; on SQLite the read and the
+//!   UPDATE ... RETURNING are one call. MySQL and MariaDB have no UPDATE ... RETURNING:
+//!   there the audit row is an `INSERT ... SELECT` from the updated row that writes only
+//!   if the stored row equals the after-image predicted from the values set, and the
+//!   row is read back only when it does not (see [`record_if_as_predicted`]).
 //! - **delete**: `before_delete` reads and locks the row and returns it as the
 //!   active model, so `after_delete` receives the full before-image and writes the
 //!   DELETE row only after the DELETE succeeded. A row that was not found comes back
@@ -24,9 +28,9 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter,
-    QuerySelect, QueryTrait, Statement, TryIntoModel,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName,
+    EntityTrait, FromQueryResult, IdenStatic, IntoActiveModel, Iterable, ModelTrait,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect, QueryTrait, Statement, TryIntoModel,
 };
 
 use crate::config::{self, AuditConfig};
@@ -184,9 +188,132 @@ where
         Entity::<A>::update(am.clone())
             .exec_without_returning(db)
             .await?;
+        if db.get_database_backend() == DbBackend::MySql
+            && let Some(new) = record_if_as_predicted(&am, &old, db, &plan).await?
+        {
+            return Ok(new.into_active_model());
+        }
         select.one(db).await?.ok_or(DbErr::RecordNotUpdated)?
     };
     record_update(db, plan, old, new).await
+}
+
+/// Whether a value set by an update is stored exactly as sent when MySQL or MariaDB
+/// compare it equal to what was sent, so that a row compared equal reads back as this
+/// very value. Floats, decimals, time zones, sub-microsecond times and other types are
+/// not: they are read back instead.
+fn stored_as_sent(v: &sea_orm::Value) -> bool {
+    use chrono::Timelike;
+    use sea_orm::Value as V;
+    let micro = |t: &chrono::NaiveTime| t.nanosecond().is_multiple_of(1000);
+    match v {
+        V::Bool(_)
+        | V::TinyInt(_)
+        | V::SmallInt(_)
+        | V::Int(_)
+        | V::BigInt(_)
+        | V::TinyUnsigned(_)
+        | V::SmallUnsigned(_)
+        | V::Unsigned(_)
+        | V::BigUnsigned(_)
+        | V::String(_)
+        | V::Char(_)
+        | V::Bytes(_)
+        | V::Json(_)
+        | V::ChronoDate(_) => true,
+        V::ChronoTime(t) => t.as_ref().is_none_or(micro),
+        V::ChronoDateTime(t) => t.as_ref().is_none_or(|t| micro(&t.time())),
+        V::ChronoDateTimeUtc(t) => t.as_ref().is_none_or(|t| micro(&t.time())),
+        _ => false,
+    }
+}
+
+/// MySQL/MariaDB, which have no UPDATE ... RETURNING: after the UPDATE, writes its
+/// audit row without reading the row back, when that is provably the same.
+///
+/// The after-image is predicted from the locked before-image and the values set. The
+/// audit INSERT selects from the updated row itself, under a WHERE that compares every
+/// column with the prediction (text and JSON byte for byte, so neither a collation nor
+/// trailing spaces can call different values equal), so the row is written only if
+/// the stored row is the predicted one. Anything the database did of its own (a
+/// trigger, `ON UPDATE CURRENT_TIMESTAMP`, rounding, truncation) makes the INSERT
+/// write nothing, and the caller reads the row back and records what is stored.
+/// `Some(after-image)` when the row was written this way; `None` to read back.
+async fn record_if_as_predicted<A, C>(
+    am: &A,
+    old: &Model<A>,
+    db: &C,
+    plan: &Plan,
+) -> Result<Option<Model<A>>, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    Model<A>: AuditedModel,
+    C: ConnectionTrait,
+{
+    let mut new = old.clone();
+    for col in Column::<A>::iter() {
+        if let ActiveValue::Set(v) = am.get(col)
+            && (!stored_as_sent(&v) || new.try_set(col, v).is_err())
+        {
+            return Ok(None);
+        }
+    }
+    let info = TableInfo::of::<Model<A>>();
+    // No change to record (a no-op update recorded by configuration): read back, so
+    // that a change the database made is not missed.
+    let Some(entry) = info.update_entry(&Image::of(old), &Image::of(&new), &plan.cfg) else {
+        return Ok(None);
+    };
+    let values: Vec<sea_orm::Value> = Column::<A>::iter().map(|c| new.get(c)).collect();
+    let from_where = registry::cached::<Entity<A>>("as_predicted", &mysql_kinds(&values), || {
+        as_predicted_sql::<A>(&values)
+    });
+    let ctx = RequestContext::current();
+    let written = writer::write_entry_if(db, &entry, ctx.as_deref(), &from_where, values)
+        .await
+        .map_err(DbErr::from)?;
+    Ok(written.then_some(new))
+}
+
+/// Whether each value is compared as bytes (`b`) or as itself (`v`); the text of
+/// [`as_predicted_sql`] depends on nothing else.
+fn mysql_kinds(values: &[sea_orm::Value]) -> String {
+    values
+        .iter()
+        .map(|v| if as_bytes(v) { 'b' } else { 'v' })
+        .collect()
+}
+
+fn as_bytes(v: &sea_orm::Value) -> bool {
+    matches!(
+        v,
+        sea_orm::Value::String(_) | sea_orm::Value::Char(_) | sea_orm::Value::Json(_)
+    )
+}
+
+/// `FROM <table> WHERE <key> = ? AND <column> <=> ? AND ...`, one parameter per column
+/// in column order; text and JSON compared as bytes.
+fn as_predicted_sql<A: ActiveModelTrait>(values: &[sea_orm::Value]) -> String {
+    let q = |name: &str| format!("`{}`", name.replace('`', "``"));
+    let entity = Entity::<A>::default();
+    let table = match entity.schema_name() {
+        Some(schema) => format!("{}.{}", q(schema), q(entity.table_name())),
+        None => q(entity.table_name()),
+    };
+    let conds: Vec<String> = Column::<A>::iter()
+        .zip(values)
+        .map(|(c, v)| {
+            let col = q(c.as_str());
+            if is_key::<A>(c) {
+                format!("{col} = ?")
+            } else if as_bytes(v) {
+                format!("CAST({col} AS BINARY) <=> CAST(? AS BINARY)")
+            } else {
+                format!("{col} <=> ?")
+            }
+        })
+        .collect();
+    format!("FROM {table} WHERE {}", conds.join(" AND "))
 }
 
 async fn record_update<A, C>(db: &C, plan: Plan, old: Model<A>, new: Model<A>) -> Result<A, DbErr>

@@ -222,6 +222,39 @@ async fn write_stamped_result<C: ConnectionTrait>(
     Ok(last)
 }
 
+/// MySQL/MariaDB: inserts `entry` only if `from_where` (`FROM ... WHERE ...`, whose
+/// parameters are `params`) selects exactly one row, as
+/// `INSERT INTO audit_log (...) SELECT ?, ..., ? FROM ... WHERE ...`. Answers whether the
+/// row was written. The condition is checked by the database in the same statement as
+/// the write, so nothing can change between the check and the row.
+pub(crate) async fn write_entry_if<C: ConnectionTrait>(
+    db: &C,
+    entry: &AuditEntry,
+    ctx: Option<&RequestContext>,
+    from_where: &str,
+    params: Vec<Value>,
+) -> Result<bool, AuditError> {
+    let backend = DbBackend::MySql;
+    let row = Stamped {
+        entry,
+        ctx,
+        at: Utc::now(),
+    };
+    let mut sql = insert_into(backend, 256 + from_where.len());
+    sql.push_str(" SELECT ?");
+    sql.push_str(&", ?".repeat(COLUMNS.len() - 1));
+    sql.push(' ');
+    sql.push_str(from_where);
+    let mut values = Vec::with_capacity(COLUMNS.len() + params.len());
+    values.extend(fields(&row, backend));
+    values.extend(params);
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map_err(classify)?;
+    Ok(res.rows_affected() == 1)
+}
+
 /// The values of one row, in [`COLUMNS`] order.
 fn fields(row: &Stamped<'_>, backend: DbBackend) -> [Value; 15] {
     let Stamped { entry: e, ctx, at } = *row;

@@ -263,3 +263,70 @@ backend_test!(async fn unaudited_entities_and_notset_fields(db) {
     assert_eq!(trail(&db.db).await?.len(), 1);
     Ok(())
 });
+
+backend_test!(async fn an_update_records_what_the_database_stored(db) {
+    // MySQL and MariaDB have no UPDATE ... RETURNING. There the audit row is written
+    // by an INSERT ... SELECT from the updated row that compares it with the predicted
+    // after-image, with no read-back; a row the database changed of its own (here a
+    // trigger) fails the comparison and is read back, so the row records what is stored.
+    use sea_orm::TransactionTrait;
+    use sea_orm_audit_tests::Backend;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut counted = db.db.clone();
+    let counter = Arc::clone(&statements);
+    counted.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let update = |model: article::Model, title: &'static str, views: Option<i32>| {
+        let counted = counted.clone();
+        let statements = Arc::clone(&statements);
+        async move {
+            let txn = counted.begin().await?;
+            let mut am = model.into_active_model();
+            am.title = Set(title.into());
+            if let Some(v) = views {
+                am.views = Set(v);
+            }
+            let before = statements.load(Ordering::Relaxed);
+            let saved = am.update(&txn).await?;
+            let used = statements.load(Ordering::Relaxed) - before;
+            txn.commit().await?;
+            Ok::<_, DbErr>((saved, used))
+        }
+    };
+    let a = new_article("abc").insert(&db.db).await?;
+    let (b, used) = update(a, "Abc", Some(2)).await?;
+    let rows = trail(&db.db).await?;
+    assert_eq!(changes(&rows[1]), json!({"title": {"old": "abc", "new": "Abc"}, "views": {"old": 0, "new": 2}}));
+    if db.backend != Backend::MySql {
+        return Ok(());
+    }
+    // SELECT ... FOR UPDATE, UPDATE, the audit INSERT ... SELECT, SeaORM's read-back.
+    assert_eq!(used, 4);
+
+    db.db
+        .execute_unprepared(
+            "CREATE TRIGGER article_shout BEFORE UPDATE ON article FOR EACH ROW \
+             SET NEW.title = UPPER(NEW.title), \
+             NEW.views = IF(NEW.views <> OLD.views, NEW.views * 10, NEW.views)",
+        )
+        .await?;
+    let (c, used) = update(b, "quiet", Some(3)).await?;
+    assert_eq!((c.title.as_str(), c.views), ("QUIET", 30));
+    // The INSERT ... SELECT writes nothing; the row is read back and its audit row
+    // inserted as on the other backends.
+    assert_eq!(used, 6);
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(changes(&rows[2]), json!({"title": {"old": "Abc", "new": "QUIET"}, "views": {"old": 2, "new": 30}}));
+    // The trigger turns "Quiet" back into the stored "QUIET": nothing changed. Under the
+    // column's case-insensitive collation "Quiet" equals "QUIET"; compared as bytes it
+    // does not, so no UPDATE row claims a change that was never stored.
+    let (d, _) = update(c, "Quiet", None).await?;
+    assert_eq!(d.title, "QUIET");
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.len(), 3, "{:?}", rows.last().map(changes));
+    Ok(())
+});
