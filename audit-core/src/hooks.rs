@@ -558,3 +558,45 @@ where
     }
     <A as AuditBehavior>::after_delete(am, db).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stored_as_sent;
+    use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+    use sea_orm::Value;
+
+    fn at(nanos: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 28)
+            .and_then(|d| d.and_hms_nano_opt(12, 0, 0, nanos))
+            .expect("a valid date and time")
+    }
+
+    #[test]
+    fn exact_values_are_predicted() {
+        for v in [
+            Value::Int(Some(7)),
+            Value::BigUnsigned(None),
+            Value::Bool(Some(true)),
+            Value::String(Some("Title".into())),
+            Value::Json(Some(Box::new(serde_json::json!({"a": 1})))),
+            Value::ChronoDate(Some(at(0).date())),
+            Value::ChronoDateTime(Some(at(123_000))),
+            Value::ChronoDateTimeUtc(Some(Utc.from_utc_datetime(&at(5_000)))),
+            Value::ChronoTime(Some(NaiveTime::from_hms_micro_opt(1, 2, 3, 4).unwrap())),
+        ] {
+            assert!(stored_as_sent(&v), "{v:?} should be predicted");
+        }
+    }
+
+    #[test]
+    fn values_the_database_may_round_are_read_back() {
+        for v in [
+            Value::Double(Some(0.1)),
+            Value::Float(Some(1.5)),
+            Value::ChronoDateTime(Some(at(123_456_789))),
+            Value::ChronoDateTimeUtc(Some(Utc.from_utc_datetime(&at(1)))),
+        ] {
+            assert!(!stored_as_sent(&v), "{v:?} should be read back");
+        }
+    }
+}
