@@ -122,13 +122,15 @@ async fn main() -> Result<(), DbErr> {
         .map_err(DbErr::from)?;
     println!("\nSummary of the last 7 days");
     println!("{}", "=".repeat(78));
+    // Counts are i64 in the summary; "1 delete", "2 deletes".
+    let n = |count: i64, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });
     println!(
-        "{} actions: {} creates, {} updates, {} deletes, {} views; busiest table: {}",
-        summary.total_actions,
-        summary.creates,
-        summary.updates,
-        summary.deletes,
-        summary.views,
+        "{}: {}, {}, {}, {}; busiest table: {}",
+        n(summary.total_actions, "action"),
+        n(summary.creates, "create"),
+        n(summary.updates, "update"),
+        n(summary.deletes, "delete"),
+        n(summary.views, "view"),
         summary.top_tables.first().map_or("-", |t| t.key.as_str()),
     );
 
