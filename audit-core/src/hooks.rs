@@ -294,7 +294,7 @@ fn as_bytes(v: &sea_orm::Value) -> bool {
 /// `FROM <table> WHERE <key> = ? AND <column> <=> ? AND ...`, one parameter per column
 /// in column order; text and JSON compared as bytes.
 fn as_predicted_sql<A: ActiveModelTrait>(values: &[sea_orm::Value]) -> String {
-    let q = |name: &str| format!("`{}`", name.replace('`', "``"));
+    let q = |name: &str| inline::quote_in(DbBackend::MySql, name);
     let entity = Entity::<A>::default();
     let table = match entity.schema_name() {
         Some(schema) => format!("{}.{}", q(schema), q(entity.table_name())),

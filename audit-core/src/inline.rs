@@ -319,9 +319,21 @@ impl Shape {
 
 const MASKED: &str = "'{\"masked\": true}'::jsonb";
 
-/// A double-quoted identifier.
+/// A double-quoted identifier (PostgreSQL, SQLite).
 pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    quote_in(DbBackend::Postgres, name)
+}
+
+/// An identifier quoted for `backend`: backticks on MySQL, double quotes elsewhere,
+/// with the quote character doubled inside.
+pub(crate) fn quote_in(backend: DbBackend, name: &str) -> String {
+    let q = if backend == DbBackend::MySql {
+        '`'
+    } else {
+        '"'
+    };
+    let doubled: String = [q, q].iter().collect();
+    format!("{q}{}{q}", name.replace(q, &doubled))
 }
 
 /// A single-quoted string literal.
@@ -443,6 +455,13 @@ pub(crate) fn final_list<E: EntityTrait>(query: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_per_backend() {
+        assert_eq!(quote(r#"a"b"#), r#""a""b""#);
+        assert_eq!(quote_in(DbBackend::Sqlite, "t"), r#""t""#);
+        assert_eq!(quote_in(DbBackend::MySql, "a`b"), "`a``b`");
+    }
 
     #[test]
     fn literals_and_identifiers_are_escaped() {

@@ -18,7 +18,7 @@ use sea_orm::{
 };
 
 use crate::diff::{Image, TableInfo};
-use crate::inline::{Shape, Write};
+use crate::inline::{Shape, Write, quote};
 use crate::model::AuditedModel;
 use crate::sqlscan::Scan;
 
@@ -199,10 +199,6 @@ const KEY: &str = "__audit_key_";
 /// Name of the CTE holding the before-images.
 const CTE: &str = "__audit_old";
 
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// PostgreSQL: `sql`, an UPDATE of `E` with a top-level WHERE as SeaORM builds it,
 /// rewritten as one statement that locks the rows it will change, changes them and
 /// returns each row's before-image (columns prefixed [`OLD`]) beside its after-image:
@@ -275,34 +271,28 @@ fn build_update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -> (St
     }
     select.from(E::default().table_ref());
     let select = DbBackend::Postgres.build(&select).sql;
-    let table = quoted(E::default().table_name());
+    let table = quote(E::default().table_name());
     let join: Vec<String> = keys
         .iter()
         .map(|k| {
             format!(
                 "{table}.{} = {}.{}",
-                quoted(k.as_str()),
-                quoted(CTE),
-                quoted(&format!("{KEY}{}", k.as_str()))
+                quote(k.as_str()),
+                quote(CTE),
+                quote(&format!("{KEY}{}", k.as_str()))
             )
         })
         .collect();
     let old: Vec<String> = E::Column::iter()
-        .map(|c| {
-            format!(
-                "{}.{}",
-                quoted(CTE),
-                quoted(&format!("{OLD}{}", c.as_str()))
-            )
-        })
+        .map(|c| format!("{}.{}", quote(CTE), quote(&format!("{OLD}{}", c.as_str()))))
         .collect();
-    let locked = format!("{cte} AS ({select} {clause} FOR UPDATE)", cte = quoted(CTE));
+    let locked = format!("{cte} AS ({select} {clause} FOR UPDATE)", cte = quote(CTE));
     let update = format!(
         "{head} FROM {cte} WHERE {} RETURNING {}, {}",
         join.join(" AND "),
         old.join(", "),
         returning_list::<E>(DbBackend::Postgres),
-        cte = quoted(CTE),
+        cte = quote(CTE),
     );
     (locked, update)
 }
