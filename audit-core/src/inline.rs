@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use sea_orm::PrimaryKeyToColumn;
 use sea_orm::{ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable};
@@ -155,7 +155,24 @@ pub(crate) struct Shape {
     key: Option<(&'static str, bool)>,
     /// Whether the entity is a many-to-many junction (its writes add LINK rows).
     junction: bool,
+    /// [`RowExprs`] already built, by the write and the field rules that shaped them:
+    /// the SQL is the same for every write under the same rules, and building it is
+    /// most of the Rust time of a one-statement write.
+    built: Mutex<Vec<(BuiltKey, Option<Arc<RowExprs>>)>>,
 }
+
+/// What a [`RowExprs`] depends on besides the entity: the write, whether updates that
+/// change nothing are recorded, and each column's rule (the `repr` column's last).
+#[derive(PartialEq, Eq)]
+struct BuiltKey {
+    write: Write,
+    noop_updates: bool,
+    rules: Vec<FieldRule>,
+}
+
+/// How many rule sets one entity keeps built; more only comes from many distinct
+/// scoped configurations, and the oldest is then built again when asked for.
+const BUILT_PER_SHAPE: usize = 16;
 
 /// The [`Shape`] of `E`, cached per entity type.
 pub(crate) fn shape<E>() -> Arc<Shape>
@@ -200,6 +217,7 @@ where
             .collect(),
         key,
         junction: crate::diff::TableInfo::of::<E::Model>().is_junction(),
+        built: Mutex::default(),
     });
     if let Ok(mut c) = CACHE.write() {
         c.insert(name, Arc::clone(&s));
@@ -227,7 +245,32 @@ pub(crate) struct RowExprs {
 }
 
 impl Shape {
-    pub(crate) fn row_exprs(&self, write: Write, cfg: &AuditConfig) -> Option<RowExprs> {
+    /// The row expressions for `write` under `cfg`, built once per set of field rules.
+    pub(crate) fn row_exprs(&self, write: Write, cfg: &AuditConfig) -> Option<Arc<RowExprs>> {
+        let rule = |c: &str| cfg.field_rule(self.table, c, self.meta);
+        let key = BuiltKey {
+            write,
+            noop_updates: cfg.records_noop_updates(),
+            rules: self
+                .columns
+                .iter()
+                .map(|&(name, _)| rule(name))
+                .chain(self.meta.repr.map(rule))
+                .collect(),
+        };
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, exprs)) = built.iter().find(|(k, _)| *k == key) {
+            return exprs.clone();
+        }
+        let exprs = self.build_row_exprs(write, cfg).map(Arc::new);
+        if built.len() == BUILT_PER_SHAPE {
+            built.remove(0);
+        }
+        built.push((key, exprs.clone()));
+        exprs
+    }
+
+    fn build_row_exprs(&self, write: Write, cfg: &AuditConfig) -> Option<RowExprs> {
         if self.junction {
             return None;
         }
@@ -384,7 +427,12 @@ where
 
 /// The row expressions for `write` of `shape`'s table under `cfg`, if SQL can build
 /// them and the audit row's parameters fit after `stmt`'s under PostgreSQL's limit.
-fn check(shape: &Shape, stmt: &Statement, write: Write, cfg: &AuditConfig) -> Option<RowExprs> {
+fn check(
+    shape: &Shape,
+    stmt: &Statement,
+    write: Write,
+    cfg: &AuditConfig,
+) -> Option<Arc<RowExprs>> {
     let params = stmt.values.as_ref().map_or(0, |v| v.0.len());
     if stmt.db_backend != DbBackend::Postgres || params + writer::BOUND_PER_ROW > PG_MAX_PARAMS {
         return None;
@@ -467,6 +515,73 @@ mod tests {
     fn literals_and_identifiers_are_escaped() {
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn row_exprs_are_built_once_per_rule_set() {
+        use crate::doc_fixtures::post;
+        let shape = shape::<post::Entity>();
+        let built = |write, cfg: &AuditConfig| {
+            let exprs = shape
+                .row_exprs(write, cfg)
+                .expect("post has a one-statement form");
+            let fresh = shape.build_row_exprs(write, cfg).expect("the same");
+            assert_eq!(
+                (
+                    &exprs.object_pk,
+                    &exprs.object_repr,
+                    &exprs.changes,
+                    exprs.only_changed
+                ),
+                (
+                    &fresh.object_pk,
+                    &fresh.object_repr,
+                    &fresh.changes,
+                    fresh.only_changed
+                ),
+            );
+            exprs
+        };
+        // A second configuration with the same rules shares the first one's SQL.
+        let plain = built(Write::Update, &AuditConfig::new());
+        assert!(Arc::ptr_eq(
+            &plain,
+            &built(Write::Update, &AuditConfig::new())
+        ));
+        // Other rules, another write or the no-op setting build their own.
+        let masked = built(Write::Update, &AuditConfig::new().mask_field("post.title"));
+        assert!(masked.changes.contains("masked") && !plain.changes.contains("masked"));
+        assert!(masked.object_repr.contains("'post#'"));
+        assert!(plain.only_changed);
+        assert!(!built(Write::Update, &AuditConfig::new().record_noop_updates(true)).only_changed);
+        let insert = built(Write::Insert, &AuditConfig::new());
+        assert!(insert.changes.contains("'new'") && !insert.changes.contains("'old'"));
+        // More rule sets than are kept: every one is still right when asked again.
+        let configs: Vec<AuditConfig> = ["", "id", "title", "post.id", "post.title"]
+            .iter()
+            .flat_map(|f| {
+                let base = AuditConfig::new();
+                let (masked, excluded) = if f.is_empty() {
+                    (base.clone(), base)
+                } else {
+                    (base.clone().mask_field(*f), base.exclude_field(*f))
+                };
+                [
+                    masked.clone(),
+                    excluded.clone(),
+                    masked.record_noop_updates(true),
+                    excluded.record_noop_updates(true),
+                ]
+            })
+            .collect();
+        for _ in 0..2 {
+            for cfg in &configs {
+                for write in [Write::Insert, Write::Update, Write::Delete] {
+                    built(write, cfg);
+                }
+            }
+        }
+        assert!(shape.built.lock().map(|b| b.len()).unwrap_or(0) <= BUILT_PER_SHAPE);
     }
 
     #[test]
