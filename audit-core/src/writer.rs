@@ -328,10 +328,14 @@ pub(crate) fn insert_select(
             }
         }
     }
+    // With the filter below, `OFFSET 0` keeps PostgreSQL from pulling the subquery up
+    // into the INSERT's SELECT, where `changes` would be computed twice: once for the
+    // filter and once for the row (seen in EXPLAIN VERBOSE; about 30 us a row here).
     let _ = write!(
         sql,
-        " FROM (SELECT r.*, {} AS \"__audit_changes\" FROM {from} r) s",
-        exprs.changes
+        " FROM (SELECT r.*, {} AS \"__audit_changes\" FROM {from} r{}) s",
+        exprs.changes,
+        if exprs.only_changed { " OFFSET 0" } else { "" }
     );
     if exprs.only_changed {
         sql.push_str(" WHERE s.\"__audit_changes\" <> '{}'::jsonb");
