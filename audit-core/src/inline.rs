@@ -18,6 +18,10 @@
 //! builds in Rust. That holds for the column types listed in [`Enc::of`]; an entity
 //! with a recorded column of any other type (floats, decimals, arrays, ...), a
 //! composite key, a many-to-many junction or a summary limit takes the Rust path.
+//!
+//! Those SQL expressions depend only on the entity, the write and the configuration's
+//! field rules, so each entity's [`Shape`] builds them once per set of rules and every
+//! later write reuses them.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
