@@ -18,12 +18,13 @@
 //!   row, the goal line.
 //!
 //! All audit rows go to the same `audit_log` table (same columns, same indexes), so the
-//! variants pay the same index maintenance. The variants run interleaved: row by row with
-//! a rotating order in the per-row and atomic modes, and in a rotating order between
-//! repeats in the per-phase mode (one transaction each, which cannot be interleaved on
-//! SQLite's single writer). Every cell is a median over the repeats; the headline is the
-//! ratio audited/plain. Statements are counted per variant with SeaORM's metric callback,
-//! heap use with a counting global allocator.
+//! variants pay the same index maintenance. The variants run interleaved, row by row in
+//! an order that rotates with the row. In the per-phase mode on PostgreSQL and MariaDB
+//! each variant's transaction stays open on a connection of its own while the rows
+//! alternate; SQLite has one writer, so there the variants' transactions run one after
+//! another, in an order that rotates between phases and repeats. Every cell is a median
+//! over the repeats; the headline is the ratio audited/plain. Statements are counted per
+//! variant with SeaORM's metric callback, heap use with a counting global allocator.
 //!
 //! Each repeat verifies the trail it produced (one CREATE, UPDATE and DELETE row per
 //! article and variant, and the exact diff of one update), so a fast but wrong run exits
@@ -694,9 +695,54 @@ async fn run_op_atomic(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> 
 /// The rows each variant currently holds (as an application would after loading them).
 type Rows = [Vec<Row>; NV];
 
+/// Connections for the per-phase mode on a server, where each variant's transaction
+/// stays open on a connection of its own while the rows alternate between them.
+struct PhaseConns {
+    db: DatabaseConnection,
+    wrapped: AuditedConnection,
+}
+
+/// One variant's open transaction in the interleaved per-phase mode.
+enum Txn {
+    Plain(sea_orm::DatabaseTransaction),
+    Wrapped(sea_orm_audit::AuditedTransaction),
+}
+
+impl Txn {
+    async fn begin(conns: &PhaseConns, v: Variant) -> Result<Txn, DbErr> {
+        Ok(if v == Variant::Wrapped {
+            Txn::Wrapped(conns.wrapped.begin().await?)
+        } else {
+            Txn::Plain(conns.db.begin().await?)
+        })
+    }
+
+    async fn run(&self, v: Variant, op: Op, r: &Row) -> Result<Row, DbErr> {
+        match self {
+            Txn::Plain(t) => run_op(t, v, op, r).await,
+            Txn::Wrapped(t) => run_op(t, v, op, r).await,
+        }
+    }
+
+    async fn commit(self) -> Result<(), DbErr> {
+        match self {
+            Txn::Plain(t) => t.commit().await,
+            Txn::Wrapped(t) => t.commit().await,
+        }
+    }
+}
+
 /// Runs one phase for `variants` and returns each variant's wall time.
+///
+/// In the per-phase mode on a server (`phase` given), every variant's transaction is
+/// open at once, each on its own connection, and the rows alternate between them in a
+/// rotating order, as in the per-row mode, so the machine's noise hits every variant
+/// alike. SQLite has one writer, so there the variants' transactions run one after
+/// another, in a rotating order between repeats.
+#[allow(clippy::too_many_arguments)]
 async fn run_phase(
     db: &DatabaseConnection,
+    phase: Option<&PhaseConns>,
     mode: Mode,
     op: Op,
     variants: &[Variant],
@@ -711,8 +757,42 @@ async fn run_phase(
         Op::Update | Op::Delete => rows[v.index()][i].clone(),
     };
     let mut out: Rows = Default::default();
-    match mode {
-        Mode::PerRow | Mode::Atomic => {
+    match (mode, phase) {
+        (Mode::PerPhase, Some(conns)) => {
+            let mut txns: Vec<Option<Txn>> = (0..NV).map(|_| None).collect();
+            for j in 0..k {
+                let v = variants[(j + rotation) % k];
+                let _cur = Current::set(v);
+                let t = Instant::now();
+                txns[v.index()] = Some(Txn::begin(conns, v).await?);
+                let took = t.elapsed();
+                record(v, Kind::Begin, took);
+                times[v.index()] += took;
+            }
+            for i in 0..n {
+                for j in 0..k {
+                    let v = variants[(i + j + rotation) % k];
+                    let r = input(rows, v, i);
+                    let txn = txns[v.index()].as_ref().ok_or("no transaction")?;
+                    let _cur = Current::set(v);
+                    let t = Instant::now();
+                    let done = txn.run(v, op, &r).await?;
+                    times[v.index()] += t.elapsed();
+                    out[v.index()].push(done);
+                }
+            }
+            for j in 0..k {
+                let v = variants[(j + rotation) % k];
+                let txn = txns[v.index()].take().ok_or("no transaction")?;
+                let _cur = Current::set(v);
+                let t = Instant::now();
+                txn.commit().await?;
+                let took = t.elapsed();
+                record(v, Kind::Commit, took);
+                times[v.index()] += took;
+            }
+        }
+        (Mode::PerRow | Mode::Atomic, _) => {
             for i in 0..n {
                 for j in 0..k {
                     let v = variants[(i + j + rotation) % k];
@@ -729,7 +809,7 @@ async fn run_phase(
                 }
             }
         }
-        Mode::PerPhase => {
+        (Mode::PerPhase, None) => {
             for j in 0..k {
                 let v = variants[(j + rotation) % k];
                 let inputs: Vec<Row> = (0..n).map(|i| input(rows, v, i)).collect();
@@ -1011,6 +1091,8 @@ const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
 struct BenchDb {
     db: DatabaseConnection,
+    /// A server's connections for the interleaved per-phase mode (`None` on SQLite).
+    phase: Option<PhaseConns>,
     backend: DbBackend,
     admin: Option<DatabaseConnection>,
     name: String,
@@ -1048,7 +1130,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> Result<String> {
 impl BenchDb {
     async fn open(backend: DbBackend, args: &Args) -> Result<BenchDb> {
         let name = format!("sea_orm_audit_bench_{}", std::process::id());
-        let (mut db, admin, file) = match backend {
+        let (mut db, phase, admin, file) = match backend {
             DbBackend::Sqlite => {
                 let path = args.sqlite_dir.join(format!("{name}.db"));
                 for suffix in ["", "-wal", "-shm"] {
@@ -1058,7 +1140,7 @@ impl BenchDb {
                 let db = connect(&url, args.pool, None).await?;
                 db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
                     .await?;
-                (db, None, Some(path))
+                (db, None, None, Some(path))
             }
             _ => {
                 let url = if backend == DbBackend::Postgres {
@@ -1076,19 +1158,29 @@ impl BenchDb {
                         .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
                         .await?;
                     let db = connect(&url, args.pool, Some(&name)).await?;
-                    (db, Some(admin), None)
+                    let phase = connect(&url, NV as u32, Some(&name)).await?;
+                    (db, Some(phase), Some(admin), None)
                 } else {
                     admin
                         .execute_unprepared(&format!(
                             "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                         ))
                         .await?;
-                    let db = connect(&with_database(&url, &name), args.pool, None).await?;
-                    (db, Some(admin), None)
+                    let url = with_database(&url, &name);
+                    let db = connect(&url, args.pool, None).await?;
+                    let phase = connect(&url, NV as u32, None).await?;
+                    (db, Some(phase), Some(admin), None)
                 }
             }
         };
         db.set_metric_callback(on_statement);
+        let phase = phase.map(|mut db| {
+            db.set_metric_callback(on_statement);
+            PhaseConns {
+                wrapped: AuditedConnection::new(db.clone()),
+                db,
+            }
+        });
         *WRAPPED.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(AuditedConnection::new(db.clone()));
         let version = match backend {
@@ -1102,6 +1194,7 @@ impl BenchDb {
         };
         Ok(BenchDb {
             db,
+            phase,
             backend,
             admin,
             name,
@@ -1128,6 +1221,9 @@ impl BenchDb {
     }
 
     async fn close(self) {
+        if let Some(phase) = self.phase {
+            let _ = phase.db.close().await;
+        }
         let _ = self.db.close().await;
         if let Some(f) = &self.file {
             for suffix in ["", "-wal", "-shm"] {
@@ -1325,6 +1421,7 @@ async fn clear_audit_log(db: &DatabaseConnection) -> Result<()> {
 /// diff check) and each phase's times and profiles.
 async fn run_round(
     db: &DatabaseConnection,
+    conns: Option<&PhaseConns>,
     mode: Mode,
     variants: &[Variant],
     n: usize,
@@ -1337,7 +1434,17 @@ async fn run_round(
         for v in VARIANTS {
             take_profile(v);
         }
-        let times = run_phase(db, mode, phase.op, variants, &mut rows, n, rotation + p).await?;
+        let times = run_phase(
+            db,
+            conns,
+            mode,
+            phase.op,
+            variants,
+            &mut rows,
+            n,
+            rotation + p,
+        )
+        .await?;
         let profiles = VARIANTS.map(|v| {
             let mut prof = take_profile(v);
             prof.ops = n as u64;
@@ -1359,6 +1466,7 @@ async fn run_round(
 
 async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
     let db = &bdb.db;
+    let phase = bdb.phase.as_ref();
     let mut res = BackendResult {
         backend: bdb.backend,
         version: bdb.version.clone(),
@@ -1370,13 +1478,13 @@ async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
     let name = format!("{:?}", bdb.backend);
     for &mode in &args.modes {
         if args.warmup > 0 {
-            let (first, _) = run_round(db, mode, &VARIANTS, args.warmup, 0).await?;
+            let (first, _) = run_round(db, phase, mode, &VARIANTS, args.warmup, 0).await?;
             verify_trail(db, &VARIANTS, args.warmup, &first).await?;
             clear_audit_log(db).await?;
         }
         for rep in 0..args.repeats {
             let started = Instant::now();
-            let (first, phases) = run_round(db, mode, &VARIANTS, args.rows, rep).await?;
+            let (first, phases) = run_round(db, phase, mode, &VARIANTS, args.rows, rep).await?;
             verify_trail(db, &VARIANTS, args.rows, &first)
                 .await
                 .map_err(|e| format!("{name} {} repeat {rep}: {e}", mode.name()))?;
@@ -1407,7 +1515,7 @@ async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
             for v in [Variant::Plain, Variant::Audited, Variant::Wrapped] {
                 let before = HEAP_NOW.load(Ordering::Relaxed);
                 HEAP_PEAK.store(before, Ordering::Relaxed);
-                let (first, _) = run_round(db, mode, &[v], args.rows, 0).await?;
+                let (first, _) = run_round(db, phase, mode, &[v], args.rows, 0).await?;
                 let peak = HEAP_PEAK.load(Ordering::Relaxed);
                 let after = HEAP_NOW.load(Ordering::Relaxed);
                 verify_trail(db, &[v], args.rows, &first).await?;
