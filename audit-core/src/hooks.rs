@@ -115,6 +115,17 @@ fn find_by_key<A: ActiveModelTrait>(am: &A) -> Option<sea_orm::Select<Entity<A>>
     Some(select)
 }
 
+/// The primary-key values of `am`, in key order (the order [`find_by_key`] binds them);
+/// `None` if a key column is not set.
+fn key_values<A: ActiveModelTrait>(am: &A) -> Option<Vec<sea_orm::Value>> {
+    <Entity<A> as EntityTrait>::PrimaryKey::iter()
+        .map(|key| match am.get(key.into_column()) {
+            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => Some(v),
+            ActiveValue::NotSet => None,
+        })
+        .collect()
+}
+
 fn is_key<A: ActiveModelTrait>(col: Column<A>) -> bool {
     <Entity<A> as EntityTrait>::PrimaryKey::from_column(col).is_some()
 }
@@ -148,9 +159,9 @@ where
     Model<A>: AuditedModel + IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    let Some(select) = find_by_key(&am) else {
+    if key_values(&am).is_none() {
         return Ok(am);
-    };
+    }
     let writes = Column::<A>::iter().any(|c| !is_key::<A>(c) && am.get(c).is_set());
     if !writes && !plan.cfg.records_noop_updates() {
         return Ok(am);
@@ -169,11 +180,14 @@ where
     }
     if writes && db.get_database_backend() == DbBackend::Sqlite && db.support_returning() {
         // The before-image and the UPDATE ... RETURNING in one call.
-        let Some((old, new)) = sqlite_update_both(&am, select, db).await? else {
+        let Some((old, new)) = sqlite_update_both(&am, db).await? else {
             return Ok(am);
         };
         return record_update(db, plan, old, new).await;
     }
+    let Some(select) = find_by_key(&am) else {
+        return Ok(am);
+    };
     let Some(old) = select.clone().lock_exclusive().one(db).await? else {
         // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
         return Ok(am);
@@ -335,9 +349,9 @@ where
 fn single_row_update<A: ActiveModelTrait>(
     am: &A,
     backend: DbBackend,
-) -> Result<(Statement, crate::sqlscan::Scan), DbErr> {
+) -> Result<(Statement, Arc<crate::sqlscan::Scan>), DbErr> {
     let update = Entity::<A>::update(am.clone()).validate()?.build(backend);
-    let scan = sqlscan::scan(&update.sql, backend);
+    let scan = sqlscan::scan_cached(&update.sql, backend);
     if scan.where_at.is_none() {
         return Err(DbErr::Custom(format!(
             "{}unexpected statement shape",
@@ -397,17 +411,13 @@ where
     Ok(Some((old, new)))
 }
 
-/// SQLite: the before-image (`select`) and the single-row UPDATE of `am` with its
+/// SQLite: the before-image (the row by key) and the single-row UPDATE of `am` with its
 /// after-image from RETURNING, as two statements sent in one call: one hand-off to the
 /// driver's worker thread instead of two. Each row is tagged with the statement it came
 /// from. Inside a transaction the UPDATE runs on the SELECT's snapshot (a writer that
 /// commits in between makes SQLite refuse the UPDATE), so the before-image is the row
 /// updated. `None` when no row matched.
-async fn sqlite_update_both<A, C>(
-    am: &A,
-    select: sea_orm::Select<Entity<A>>,
-    db: &C,
-) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
+async fn sqlite_update_both<A, C>(am: &A, db: &C) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
 where
     A: ActiveModelTrait + Send,
     Model<A>: AuditedModel + IntoActiveModel<A>,
@@ -415,22 +425,23 @@ where
 {
     const SIDE: &str = crate::wrapper::SIDE;
     let (update, scan) = single_row_update(am, DbBackend::Sqlite)?;
-    let select = select.build(DbBackend::Sqlite);
-    // The same UPDATE text (the same set of columns) always gives the same call text.
+    // The same UPDATE text (the same set of columns) always gives the same call text,
+    // and the SELECT by key binds the key values, in key order.
+    let mut values = key_values(am).ok_or(DbErr::RecordNotUpdated)?;
     let sql = registry::cached::<Entity<A>>("sqlite_update_both", &update.sql, || {
+        let select = find_by_key(am)
+            .map(|s| s.build(DbBackend::Sqlite).sql)
+            .unwrap_or_default();
         let head = scan
             .returning_at
             .map_or(update.sql.as_str(), |at| &update.sql[..at]);
         format!(
             "{}; {} RETURNING 1 AS \"{SIDE}\", {}",
-            select
-                .sql
-                .replacen("SELECT ", &format!("SELECT 0 AS \"{SIDE}\", "), 1),
+            select.replacen("SELECT ", &format!("SELECT 0 AS \"{SIDE}\", "), 1),
             head.trim_end(),
             registry::returning_list::<Entity<A>>(DbBackend::Sqlite)
         )
     });
-    let mut values = select.values.map(|v| v.0).unwrap_or_default();
     values.extend(update.values.map(|v| v.0).unwrap_or_default());
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(

@@ -30,7 +30,7 @@ pub(crate) trait TableAuditor: Send + Sync + 'static {
     /// `SELECT <all columns> FROM <table>`, ready for a WHERE clause.
     fn select_prefix(&self, backend: DbBackend) -> String;
     /// The column list SeaORM itself uses in RETURNING.
-    fn returning_list(&self, backend: DbBackend) -> String;
+    fn returning_list(&self, backend: DbBackend) -> Arc<String>;
     /// The images in `rows`, whose columns are named `<prefix><column>`.
     fn images(&self, rows: &[QueryResult], prefix: &str) -> Result<Vec<Image>, DbErr>;
     /// PostgreSQL: `sql`, an UPDATE of this table, as one statement that also locks and
@@ -74,7 +74,7 @@ where
         E::find().build(backend).sql
     }
 
-    fn returning_list(&self, backend: DbBackend) -> String {
+    fn returning_list(&self, backend: DbBackend) -> Arc<String> {
         returning_list::<E>(backend)
     }
 
@@ -183,13 +183,21 @@ where
     }
 }
 
-/// The column list SeaORM itself puts in RETURNING for `E`.
-pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> String {
-    let select = Query::select()
-        .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
-        .to_owned();
-    let sql = backend.build(&select).sql;
-    sql.strip_prefix("SELECT ").unwrap_or(&sql).to_owned()
+/// The column list SeaORM itself puts in RETURNING for `E`, built once per backend.
+pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> Arc<String> {
+    let tag = match backend {
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        DbBackend::Sqlite => "sqlite",
+        _ => "other",
+    };
+    cached::<E>("returning_list", tag, || {
+        let select = Query::select()
+            .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
+            .to_owned();
+        let sql = backend.build(&select).sql;
+        sql.strip_prefix("SELECT ").unwrap_or(&sql).to_owned()
+    })
 }
 
 /// Prefix of the before-image columns in [`update_returning_old_new`]'s result.

@@ -374,7 +374,7 @@ impl Outcome {
 
 struct Plan {
     auditor: Arc<dyn TableAuditor>,
-    scan: Scan,
+    scan: Arc<Scan>,
     cfg: Arc<AuditConfig>,
 }
 
@@ -395,7 +395,7 @@ fn decide(stmt: &Statement, origin: Origin) -> Result<Decision, DbErr> {
     if !cfg.is_enabled() {
         return Ok(Decision::Pass);
     }
-    let scan = sqlscan::scan(&stmt.sql, stmt.db_backend);
+    let scan = sqlscan::scan_cached(&stmt.sql, stmt.db_backend);
     let audited = |t: &str| !cfg.is_table_skipped(t) && registry::is_registered(t);
     match (scan.kind, origin) {
         (Kind::Read, _) => Ok(Decision::Pass),
