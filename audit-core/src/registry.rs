@@ -28,7 +28,7 @@ const KEYS_PER_SELECT: usize = 5000;
 pub(crate) trait TableAuditor: Send + Sync + 'static {
     fn info(&self) -> TableInfo;
     /// `SELECT <all columns> FROM <table>`, ready for a WHERE clause.
-    fn select_prefix(&self, backend: DbBackend) -> String;
+    fn select_prefix(&self, backend: DbBackend) -> Arc<String>;
     /// The column list SeaORM itself uses in RETURNING.
     fn returning_list(&self, backend: DbBackend) -> Arc<String>;
     /// The images in `rows`, whose columns are named `<prefix><column>`.
@@ -70,8 +70,10 @@ where
         TableInfo::of::<Model<E>>()
     }
 
-    fn select_prefix(&self, backend: DbBackend) -> String {
-        E::find().build(backend).sql
+    fn select_prefix(&self, backend: DbBackend) -> Arc<String> {
+        cached::<E>("select_prefix", backend_tag(backend), || {
+            E::find().build(backend).sql
+        })
     }
 
     fn returning_list(&self, backend: DbBackend) -> Arc<String> {
@@ -134,10 +136,12 @@ where
     }
 
     fn find_one_by_key(&self, backend: DbBackend, key: &[Value]) -> Statement {
-        let select = E::PrimaryKey::iter().zip(key).fold(E::find(), |s, (k, v)| {
-            s.filter(k.into_column().eq(v.clone()))
-        });
-        QuerySelect::limit(select, 1).build(backend)
+        templated::<E>("find_one_by_key", backend, 1, key.to_vec(), || {
+            let select = E::PrimaryKey::iter().zip(key).fold(E::find(), |s, (k, v)| {
+                s.filter(k.into_column().eq(v.clone()))
+            });
+            QuerySelect::limit(select, 1).build(backend)
+        })
     }
 
     fn is_delete_by_key(&self, stmt: &Statement, scan: &Scan) -> bool {
@@ -146,11 +150,15 @@ where
         if values.len() != keys.len() || scan.returning_at.is_some() {
             return false;
         }
-        let by_key = keys
-            .iter()
-            .zip(values)
-            .fold(E::delete_many(), |d, (k, v)| d.filter(k.eq(v.clone())));
-        by_key.build(stmt.db_backend).sql == stmt.sql
+        // The text does not depend on the values (they are bound), so it is built once.
+        let by_key = cached::<E>("delete_by_key", backend_tag(stmt.db_backend), || {
+            keys.iter()
+                .zip(values)
+                .fold(E::delete_many(), |d, (k, v)| d.filter(k.eq(v.clone())))
+                .build(stmt.db_backend)
+                .sql
+        });
+        *by_key == stmt.sql
     }
 
     fn delete_nothing(&self, backend: DbBackend) -> Statement {
@@ -166,32 +174,39 @@ where
         let cols: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
         keys.chunks(KEYS_PER_SELECT)
             .map(|chunk| {
-                let cond = if let [col] = cols.as_slice() {
-                    Condition::all().add(col.is_in(chunk.iter().filter_map(|k| k.first().cloned())))
-                } else {
-                    chunk.iter().fold(Condition::any(), |any, key| {
-                        any.add(
-                            cols.iter()
-                                .zip(key)
-                                .fold(Condition::all(), |all, (c, v)| all.add(c.eq(v.clone()))),
-                        )
-                    })
-                };
-                E::find().filter(cond).build(backend)
+                let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+                templated::<E>("select_by_keys", backend, chunk.len(), values, || {
+                    let cond = if let [col] = cols.as_slice() {
+                        Condition::all()
+                            .add(col.is_in(chunk.iter().filter_map(|k| k.first().cloned())))
+                    } else {
+                        chunk.iter().fold(Condition::any(), |any, key| {
+                            any.add(
+                                cols.iter()
+                                    .zip(key)
+                                    .fold(Condition::all(), |all, (c, v)| all.add(c.eq(v.clone()))),
+                            )
+                        })
+                    };
+                    E::find().filter(cond).build(backend)
+                })
             })
             .collect()
     }
 }
 
-/// The column list SeaORM itself puts in RETURNING for `E`, built once per backend.
-pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> Arc<String> {
-    let tag = match backend {
+fn backend_tag(backend: DbBackend) -> &'static str {
+    match backend {
         DbBackend::Postgres => "postgres",
         DbBackend::MySql => "mysql",
         DbBackend::Sqlite => "sqlite",
         _ => "other",
-    };
-    cached::<E>("returning_list", tag, || {
+    }
+}
+
+/// The column list SeaORM itself puts in RETURNING for `E`, built once per backend.
+pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> Arc<String> {
+    cached::<E>("returning_list", backend_tag(backend), || {
         let select = Query::select()
             .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
             .to_owned();
@@ -336,6 +351,60 @@ pub(crate) fn cached<E: EntityTrait>(
     built
 }
 
+/// A statement's text and the parameters bound after the caller's values (LIMIT's).
+struct Template {
+    sql: String,
+    tail: Vec<Value>,
+}
+
+/// A statement of `E` whose text depends only on `kind`, the backend and `shape` (a
+/// count of keys), with `values` bound first: `build()` makes it once, and later calls
+/// bind their own values to the same text. The text is kept only if `build()` bound
+/// exactly `values` first, so a value can never land on another's placeholder. Bounded
+/// like [`cached`].
+fn templated<E: EntityTrait>(
+    kind: &'static str,
+    backend: DbBackend,
+    shape: usize,
+    values: Vec<Value>,
+    build: impl FnOnce() -> Statement,
+) -> Statement {
+    type Cache =
+        HashMap<(&'static str, &'static str), HashMap<(&'static str, usize), Arc<Template>>>;
+    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
+    const KEEP: usize = 1024;
+    let key = (std::any::type_name::<E>(), kind);
+    let at = (backend_tag(backend), shape);
+    let hit = CACHE
+        .read()
+        .ok()
+        .and_then(|c| c.get(&key).and_then(|m| m.get(&at)).cloned());
+    if let Some(t) = hit {
+        let mut bound = values;
+        bound.extend(t.tail.iter().cloned());
+        return Statement::from_sql_and_values(backend, t.sql.as_str(), bound);
+    }
+    let stmt = build();
+    let bound = stmt.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
+    if bound.get(..values.len()) == Some(values.as_slice())
+        && let Ok(mut c) = CACHE.write()
+    {
+        let m = c.entry(key).or_default();
+        if m.len() >= KEEP {
+            m.clear();
+        }
+        let tail = bound[values.len()..].to_vec();
+        m.insert(
+            at,
+            Arc::new(Template {
+                sql: stmt.sql.clone(),
+                tail,
+            }),
+        );
+    }
+    stmt
+}
+
 /// The [`TableAuditor`] of `E`, without registering it.
 pub(crate) fn auditor_of<E>() -> impl TableAuditor
 where
@@ -406,4 +475,38 @@ pub(crate) fn key_of(image: &Image, key_columns: &[&'static str]) -> Vec<Value> 
                 .map(|(_, v)| v.clone())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Value};
+
+    use super::{TableAuditor, auditor_of};
+    use crate::doc_fixtures::post;
+
+    /// Each call's statement is the one SeaORM would build for its own key, whether it
+    /// was built or taken from the kept text.
+    #[test]
+    fn kept_statements_bind_each_calls_values() {
+        let auditor = auditor_of::<post::Entity>();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            for id in [7_i64, 8, 9] {
+                let expected = post::Entity::find_by_id(id).limit(1).build(backend);
+                let got = auditor.find_one_by_key(backend, &[Value::from(id)]);
+                assert_eq!((got.sql, got.values), (expected.sql, expected.values));
+            }
+            for ids in [vec![1_i64, 2, 3], vec![4, 5, 6], vec![10]] {
+                let keys: Vec<Vec<Value>> = ids.iter().map(|&i| vec![Value::from(i)]).collect();
+                let expected = post::Entity::find()
+                    .filter(sea_orm::ColumnTrait::is_in(&post::Column::Id, ids.clone()))
+                    .build(backend);
+                let got = auditor.select_by_keys(backend, &keys);
+                assert_eq!(got.len(), 1);
+                assert_eq!(
+                    (got[0].sql.clone(), got[0].values.clone()),
+                    (expected.sql, expected.values)
+                );
+            }
+        }
+    }
 }
