@@ -14,6 +14,16 @@ pub(crate) const LOCK_SLOTS: i64 = 256;
 /// The migration that creates [`LOCK_TABLE`].
 pub(crate) const LOCK_MIGRATION: &str = "m20261127_000005_create_audit_lock";
 
+/// A short name of `backend`, for keying what is built per backend.
+pub(crate) fn name(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        DbBackend::Sqlite => "sqlite",
+        _ => "other",
+    }
+}
+
 /// Clamps a timestamp used as a query bound to what the backend's driver binds
 /// correctly. sqlx binds `DateTime<Utc>` to MySQL/MariaDB as a TIMESTAMP, whose range
 /// is 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC (outside it the comparison silently

@@ -102,21 +102,7 @@ async fn write<C: ConnectionTrait>(db: &C, entries: &[AuditEntry]) -> Result<(),
         .map_err(DbErr::from)
 }
 
-/// Builds the SELECT of `am`'s row by primary key; `None` if a key column is not set.
-fn find_by_key<A: ActiveModelTrait>(am: &A) -> Option<sea_orm::Select<Entity<A>>> {
-    let mut select = Entity::<A>::find();
-    for key in <Entity<A> as EntityTrait>::PrimaryKey::iter() {
-        let col = key.into_column();
-        match am.get(col) {
-            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => select = select.filter(col.eq(v)),
-            ActiveValue::NotSet => return None,
-        }
-    }
-    Some(select)
-}
-
-/// The primary-key values of `am`, in key order (the order [`find_by_key`] binds them);
-/// `None` if a key column is not set.
+/// The primary-key values of `am`, in key order; `None` if a key column is not set.
 fn key_values<A: ActiveModelTrait>(am: &A) -> Option<Vec<sea_orm::Value>> {
     <Entity<A> as EntityTrait>::PrimaryKey::iter()
         .map(|key| match am.get(key.into_column()) {
@@ -124,6 +110,16 @@ fn key_values<A: ActiveModelTrait>(am: &A) -> Option<Vec<sea_orm::Value>> {
             ActiveValue::NotSet => None,
         })
         .collect()
+}
+
+/// The SELECT of the row with primary key `key` (from [`key_values`]), which binds the
+/// key values in key order.
+fn find_by_key<A: ActiveModelTrait>(key: Vec<sea_orm::Value>) -> sea_orm::Select<Entity<A>> {
+    <Entity<A> as EntityTrait>::PrimaryKey::iter()
+        .zip(key)
+        .fold(Entity::<A>::find(), |select, (k, v)| {
+            select.filter(k.into_column().eq(v))
+        })
 }
 
 fn is_key<A: ActiveModelTrait>(col: Column<A>) -> bool {
@@ -159,9 +155,9 @@ where
     Model<A>: AuditedModel + IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    if key_values(&am).is_none() {
+    let Some(key) = key_values(&am) else {
         return Ok(am);
-    }
+    };
     let writes = Column::<A>::iter().any(|c| !is_key::<A>(c) && am.get(c).is_set());
     if !writes && !plan.cfg.records_noop_updates() {
         return Ok(am);
@@ -180,14 +176,12 @@ where
     }
     if writes && db.get_database_backend() == DbBackend::Sqlite && db.support_returning() {
         // The before-image and the UPDATE ... RETURNING in one call.
-        let Some((old, new)) = sqlite_update_both(&am, db).await? else {
+        let Some((old, new)) = sqlite_update_both(&am, key, db).await? else {
             return Ok(am);
         };
         return record_update(db, plan, old, new).await;
     }
-    let Some(select) = find_by_key(&am) else {
-        return Ok(am);
-    };
+    let select = find_by_key::<A>(key);
     let Some(old) = select.clone().lock_exclusive().one(db).await? else {
         // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
         return Ok(am);
@@ -411,13 +405,17 @@ where
     Ok(Some((old, new)))
 }
 
-/// SQLite: the before-image (the row by key) and the single-row UPDATE of `am` with its
+/// SQLite: the before-image (the row with primary key `key`) and the single-row UPDATE of `am` with its
 /// after-image from RETURNING, as two statements sent in one call: one hand-off to the
 /// driver's worker thread instead of two. Each row is tagged with the statement it came
 /// from. Inside a transaction the UPDATE runs on the SELECT's snapshot (a writer that
 /// commits in between makes SQLite refuse the UPDATE), so the before-image is the row
 /// updated. `None` when no row matched.
-async fn sqlite_update_both<A, C>(am: &A, db: &C) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
+async fn sqlite_update_both<A, C>(
+    am: &A,
+    key: Vec<sea_orm::Value>,
+    db: &C,
+) -> Result<Option<(Model<A>, Model<A>)>, DbErr>
 where
     A: ActiveModelTrait + Send,
     Model<A>: AuditedModel + IntoActiveModel<A>,
@@ -427,11 +425,8 @@ where
     let (update, scan) = single_row_update(am, DbBackend::Sqlite)?;
     // The same UPDATE text (the same set of columns) always gives the same call text,
     // and the SELECT by key binds the key values, in key order.
-    let mut values = key_values(am).ok_or(DbErr::RecordNotUpdated)?;
     let sql = registry::cached::<Entity<A>>("sqlite_update_both", &update.sql, || {
-        let select = find_by_key(am)
-            .map(|s| s.build(DbBackend::Sqlite).sql)
-            .unwrap_or_default();
+        let select = find_by_key::<A>(key.clone()).build(DbBackend::Sqlite).sql;
         let head = scan
             .returning_at
             .map_or(update.sql.as_str(), |at| &update.sql[..at]);
@@ -442,6 +437,7 @@ where
             registry::returning_list::<Entity<A>>(DbBackend::Sqlite)
         )
     });
+    let mut values = key;
     values.extend(update.values.map(|v| v.0).unwrap_or_default());
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
@@ -503,10 +499,10 @@ where
         return Ok(am);
     };
     check_strict::<C>(&plan, DELETE)?;
-    let Some(select) = find_by_key(&am) else {
+    let Some(key) = key_values(&am) else {
         return Ok(am);
     };
-    let select = select.lock_exclusive();
+    let select = find_by_key::<A>(key).lock_exclusive();
     let backend = db.get_database_backend();
     let one_statement = (backend == DbBackend::Postgres && is_transaction::<C>())
         .then(|| select.clone().build(backend))

@@ -99,6 +99,7 @@ mod export;
 mod hooks;
 mod inline;
 mod login;
+mod memo;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;

@@ -17,8 +17,10 @@ use sea_orm::{
     QueryTrait, Statement, Value,
 };
 
+use crate::backend;
 use crate::diff::{Image, TableInfo};
 use crate::inline::{Shape, Write, quote};
+use crate::memo::Memo;
 use crate::model::AuditedModel;
 use crate::sqlscan::Scan;
 
@@ -71,7 +73,7 @@ where
     }
 
     fn select_prefix(&self, backend: DbBackend) -> Arc<String> {
-        cached::<E>("select_prefix", backend_tag(backend), || {
+        cached::<E>("select_prefix", backend::name(backend), || {
             E::find().build(backend).sql
         })
     }
@@ -151,7 +153,7 @@ where
             return false;
         }
         // The text does not depend on the values (they are bound), so it is built once.
-        let by_key = cached::<E>("delete_by_key", backend_tag(stmt.db_backend), || {
+        let by_key = cached::<E>("delete_by_key", backend::name(stmt.db_backend), || {
             keys.iter()
                 .zip(values)
                 .fold(E::delete_many(), |d, (k, v)| d.filter(k.eq(v.clone())))
@@ -195,18 +197,9 @@ where
     }
 }
 
-fn backend_tag(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "postgres",
-        DbBackend::MySql => "mysql",
-        DbBackend::Sqlite => "sqlite",
-        _ => "other",
-    }
-}
-
 /// The column list SeaORM itself puts in RETURNING for `E`, built once per backend.
 pub(crate) fn returning_list<E: EntityTrait>(backend: DbBackend) -> Arc<String> {
-    cached::<E>("returning_list", backend_tag(backend), || {
+    cached::<E>("returning_list", backend::name(backend), || {
         let select = Query::select()
             .exprs(E::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend))))
             .to_owned();
@@ -248,27 +241,14 @@ pub(crate) fn update_returning_old_new<E: EntityTrait>(sql: &str, scan: &Scan) -
 fn update_parts<E: EntityTrait>(sql: &str, scan: &Scan) -> Arc<(String, String)> {
     // The same UPDATE text (the same set of columns) always gives the same statement,
     // and every audited single-row update asks: build each one once.
-    // Keyed by entity type, then by statement text (looked up without allocating).
-    type Cache = HashMap<&'static str, HashMap<String, Arc<(String, String)>>>;
-    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
-    /// Distinct statements kept per entity; past that its cache starts over.
-    const KEEP: usize = 1024;
+    type Parts = Arc<(String, String)>;
+    static MEMO: LazyLock<Memo<&'static str, String, Parts>> = LazyLock::new(|| Memo::new(1024));
     let entity = std::any::type_name::<E>();
-    let hit = CACHE
-        .read()
-        .ok()
-        .and_then(|c| c.get(entity).and_then(|m| m.get(sql)).cloned());
-    if let Some(hit) = hit {
+    if let Some(hit) = MEMO.get(&entity, sql) {
         return hit;
     }
     let built = Arc::new(build_update_returning_old_new::<E>(sql, scan));
-    if let Ok(mut c) = CACHE.write() {
-        let m = c.entry(entity).or_default();
-        if m.len() >= KEEP {
-            m.clear();
-        }
-        m.insert(sql.to_owned(), Arc::clone(&built));
-    }
+    MEMO.insert(entity, sql.to_owned(), Arc::clone(&built));
     built
 }
 
@@ -329,25 +309,14 @@ pub(crate) fn cached<E: EntityTrait>(
     sql: &str,
     build: impl FnOnce() -> String,
 ) -> Arc<String> {
-    type Cache = HashMap<(&'static str, &'static str), HashMap<String, Arc<String>>>;
-    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
-    const KEEP: usize = 1024;
-    let key = (std::any::type_name::<E>(), kind);
-    let hit = CACHE
-        .read()
-        .ok()
-        .and_then(|c| c.get(&key).and_then(|m| m.get(sql)).cloned());
-    if let Some(hit) = hit {
+    static MEMO: LazyLock<Memo<(&'static str, &'static str), String, Arc<String>>> =
+        LazyLock::new(|| Memo::new(1024));
+    let group = (std::any::type_name::<E>(), kind);
+    if let Some(hit) = MEMO.get(&group, sql) {
         return hit;
     }
     let built = Arc::new(build());
-    if let Ok(mut c) = CACHE.write() {
-        let m = c.entry(key).or_default();
-        if m.len() >= KEEP {
-            m.clear();
-        }
-        m.insert(sql.to_owned(), Arc::clone(&built));
-    }
+    MEMO.insert(group, sql.to_owned(), Arc::clone(&built));
     built
 }
 
@@ -361,7 +330,7 @@ struct Template {
 /// count of keys), with `values` bound first: `build()` makes it once, and later calls
 /// bind their own values to the same text. The text is kept only if `build()` bound
 /// exactly `values` first, so a value can never land on another's placeholder. Bounded
-/// like [`cached`].
+/// like [`cached`] (see [`Memo`]).
 fn templated<E: EntityTrait>(
     kind: &'static str,
     backend: DbBackend,
@@ -369,38 +338,24 @@ fn templated<E: EntityTrait>(
     values: Vec<Value>,
     build: impl FnOnce() -> Statement,
 ) -> Statement {
-    type Cache =
-        HashMap<(&'static str, &'static str), HashMap<(&'static str, usize), Arc<Template>>>;
-    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
-    const KEEP: usize = 1024;
-    let key = (std::any::type_name::<E>(), kind);
-    let at = (backend_tag(backend), shape);
-    let hit = CACHE
-        .read()
-        .ok()
-        .and_then(|c| c.get(&key).and_then(|m| m.get(&at)).cloned());
-    if let Some(t) = hit {
+    type Group = (&'static str, &'static str);
+    static MEMO: LazyLock<Memo<Group, (&'static str, usize), Arc<Template>>> =
+        LazyLock::new(|| Memo::new(1024));
+    let group = (std::any::type_name::<E>(), kind);
+    let at = (backend::name(backend), shape);
+    if let Some(t) = MEMO.get(&group, &at) {
         let mut bound = values;
         bound.extend(t.tail.iter().cloned());
         return Statement::from_sql_and_values(backend, t.sql.as_str(), bound);
     }
     let stmt = build();
     let bound = stmt.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
-    if bound.get(..values.len()) == Some(values.as_slice())
-        && let Ok(mut c) = CACHE.write()
-    {
-        let m = c.entry(key).or_default();
-        if m.len() >= KEEP {
-            m.clear();
-        }
-        let tail = bound[values.len()..].to_vec();
-        m.insert(
-            at,
-            Arc::new(Template {
-                sql: stmt.sql.clone(),
-                tail,
-            }),
-        );
+    if let Some(tail) = bound.strip_prefix(values.as_slice()) {
+        let template = Template {
+            sql: stmt.sql.clone(),
+            tail: tail.to_vec(),
+        };
+        MEMO.insert(group, at, Arc::new(template));
     }
     stmt
 }

@@ -6,10 +6,11 @@
 //! reports top-level keywords and parameter placeholders by byte offset. Statements
 //! built by SeaORM's typed API have a fixed shape, which is all it needs to handle.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock};
 
 use sea_orm::DbBackend;
+
+use crate::memo::Memo;
 
 /// One significant token of a statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,25 +166,13 @@ const WRITE_WORDS: &[&str] = &[
 /// past 512 texts per backend, that backend's cache starts over, so raw SQL with
 /// literals cannot grow it.
 pub(crate) fn scan_cached(sql: &str, backend: DbBackend) -> Arc<Scan> {
-    type Cache = [HashMap<String, Arc<Scan>>; 4];
-    static CACHE: LazyLock<RwLock<Cache>> = LazyLock::new(RwLock::default);
-    const KEEP: usize = 512;
-    let slot = match backend {
-        DbBackend::Postgres => 0,
-        DbBackend::MySql => 1,
-        DbBackend::Sqlite => 2,
-        _ => 3,
-    };
-    if let Some(hit) = CACHE.read().ok().and_then(|c| c[slot].get(sql).cloned()) {
+    static MEMO: LazyLock<Memo<&'static str, String, Arc<Scan>>> = LazyLock::new(|| Memo::new(512));
+    let group = crate::backend::name(backend);
+    if let Some(hit) = MEMO.get(&group, sql) {
         return hit;
     }
     let scanned = Arc::new(scan(sql, backend));
-    if let Ok(mut c) = CACHE.write() {
-        if c[slot].len() >= KEEP {
-            c[slot].clear();
-        }
-        c[slot].insert(sql.to_owned(), Arc::clone(&scanned));
-    }
+    MEMO.insert(group, sql.to_owned(), Arc::clone(&scanned));
     scanned
 }
 
