@@ -21,7 +21,8 @@
 //! variants pay the same index maintenance. The variants run interleaved, row by row in
 //! an order that rotates with the row. In the per-phase mode on PostgreSQL and MariaDB
 //! each variant's transaction stays open on a connection of its own while the rows
-//! alternate; SQLite has one writer, so there the variants' transactions run one after
+//! alternate, and the variants move to the next connection after each fifth of the rows
+//! (a new transaction each), so that no variant keeps a slow connection; SQLite has one writer, so there the variants' transactions run one after
 //! another, in an order that rotates between phases and repeats. Every cell is a median
 //! over the repeats; the headline is the ratio audited/plain. Statements are counted per
 //! variant with SeaORM's metric callback, heap use with a counting global allocator.
@@ -696,10 +697,11 @@ async fn run_op_atomic(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> 
 type Rows = [Vec<Row>; NV];
 
 /// Connections for the per-phase mode on a server, where each variant's transaction
-/// stays open on a connection of its own while the rows alternate between them.
+/// stays open on a connection of its own while the rows alternate between them: `NV`
+/// single-connection pools, so that the bench decides which variant uses which.
 struct PhaseConns {
-    db: DatabaseConnection,
-    wrapped: AuditedConnection,
+    dbs: Vec<DatabaseConnection>,
+    wrapped: Vec<AuditedConnection>,
 }
 
 /// One variant's open transaction in the interleaved per-phase mode.
@@ -709,11 +711,12 @@ enum Txn {
 }
 
 impl Txn {
-    async fn begin(conns: &PhaseConns, v: Variant) -> Result<Txn, DbErr> {
+    /// Begins `v`'s transaction on connection `c`.
+    async fn begin(conns: &PhaseConns, v: Variant, c: usize) -> Result<Txn, DbErr> {
         Ok(if v == Variant::Wrapped {
-            Txn::Wrapped(conns.wrapped.begin().await?)
+            Txn::Wrapped(conns.wrapped[c].begin().await?)
         } else {
-            Txn::Plain(conns.db.begin().await?)
+            Txn::Plain(conns.dbs[c].begin().await?)
         })
     }
 
@@ -737,8 +740,13 @@ impl Txn {
 /// In the per-phase mode on a server (`phase` given), every variant's transaction is
 /// open at once, each on its own connection, and the rows alternate between them in a
 /// rotating order, as in the per-row mode, so the machine's noise hits every variant
-/// alike. SQLite has one writer, so there the variants' transactions run one after
-/// another, in a rotating order between repeats.
+/// alike. Connections are not alike, though: on a 2-core machine one connection's
+/// round trip can cost about 60 us more than another's for the whole run (where the
+/// scheduler put its server process or thread), so the phase runs as `NV` consecutive
+/// transactions per variant over equal slices of the rows, and between slices the
+/// variants move to the next connection: every variant uses every connection for the
+/// same number of rows. SQLite has one writer, so there the variants' transactions run
+/// one after another, in a rotating order between repeats.
 #[allow(clippy::too_many_arguments)]
 async fn run_phase(
     db: &DatabaseConnection,
@@ -759,37 +767,45 @@ async fn run_phase(
     let mut out: Rows = Default::default();
     match (mode, phase) {
         (Mode::PerPhase, Some(conns)) => {
-            let mut txns: Vec<Option<Txn>> = (0..NV).map(|_| None).collect();
-            for j in 0..k {
-                let v = variants[(j + rotation) % k];
-                let _cur = Current::set(v);
-                let t = Instant::now();
-                txns[v.index()] = Some(Txn::begin(conns, v).await?);
-                let took = t.elapsed();
-                record(v, Kind::Begin, took);
-                times[v.index()] += took;
-            }
-            for i in 0..n {
+            let slices = conns.dbs.len();
+            for slice in 0..slices {
+                let (lo, hi) = (slice * n / slices, (slice + 1) * n / slices);
+                if lo == hi {
+                    continue;
+                }
+                let mut txns: Vec<Option<Txn>> = (0..NV).map(|_| None).collect();
                 for j in 0..k {
-                    let v = variants[(i + j + rotation) % k];
-                    let r = input(rows, v, i);
-                    let txn = txns[v.index()].as_ref().ok_or("no transaction")?;
+                    let v = variants[(j + rotation) % k];
+                    let conn = (v.index() + slice + rotation) % slices;
                     let _cur = Current::set(v);
                     let t = Instant::now();
-                    let done = txn.run(v, op, &r).await?;
-                    times[v.index()] += t.elapsed();
-                    out[v.index()].push(done);
+                    txns[v.index()] = Some(Txn::begin(conns, v, conn).await?);
+                    let took = t.elapsed();
+                    record(v, Kind::Begin, took);
+                    times[v.index()] += took;
                 }
-            }
-            for j in 0..k {
-                let v = variants[(j + rotation) % k];
-                let txn = txns[v.index()].take().ok_or("no transaction")?;
-                let _cur = Current::set(v);
-                let t = Instant::now();
-                txn.commit().await?;
-                let took = t.elapsed();
-                record(v, Kind::Commit, took);
-                times[v.index()] += took;
+                for i in lo..hi {
+                    for j in 0..k {
+                        let v = variants[(i + j + rotation) % k];
+                        let r = input(rows, v, i);
+                        let txn = txns[v.index()].as_ref().ok_or("no transaction")?;
+                        let _cur = Current::set(v);
+                        let t = Instant::now();
+                        let done = txn.run(v, op, &r).await?;
+                        times[v.index()] += t.elapsed();
+                        out[v.index()].push(done);
+                    }
+                }
+                for j in 0..k {
+                    let v = variants[(j + rotation) % k];
+                    let txn = txns[v.index()].take().ok_or("no transaction")?;
+                    let _cur = Current::set(v);
+                    let t = Instant::now();
+                    txn.commit().await?;
+                    let took = t.elapsed();
+                    record(v, Kind::Commit, took);
+                    times[v.index()] += took;
+                }
             }
         }
         (Mode::PerRow | Mode::Atomic, _) => {
@@ -1158,7 +1174,10 @@ impl BenchDb {
                         .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
                         .await?;
                     let db = connect(&url, args.pool, Some(&name)).await?;
-                    let phase = connect(&url, NV as u32, Some(&name)).await?;
+                    let mut phase = Vec::with_capacity(NV);
+                    for _ in 0..NV {
+                        phase.push(connect(&url, 1, Some(&name)).await?);
+                    }
                     (db, Some(phase), Some(admin), None)
                 } else {
                     admin
@@ -1168,17 +1187,22 @@ impl BenchDb {
                         .await?;
                     let url = with_database(&url, &name);
                     let db = connect(&url, args.pool, None).await?;
-                    let phase = connect(&url, NV as u32, None).await?;
+                    let mut phase = Vec::with_capacity(NV);
+                    for _ in 0..NV {
+                        phase.push(connect(&url, 1, None).await?);
+                    }
                     (db, Some(phase), Some(admin), None)
                 }
             }
         };
         db.set_metric_callback(on_statement);
-        let phase = phase.map(|mut db| {
-            db.set_metric_callback(on_statement);
+        let phase = phase.map(|mut dbs| {
+            for db in &mut dbs {
+                db.set_metric_callback(on_statement);
+            }
             PhaseConns {
-                wrapped: AuditedConnection::new(db.clone()),
-                db,
+                wrapped: dbs.iter().cloned().map(AuditedConnection::new).collect(),
+                dbs,
             }
         });
         *WRAPPED.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -1222,7 +1246,10 @@ impl BenchDb {
 
     async fn close(self) {
         if let Some(phase) = self.phase {
-            let _ = phase.db.close().await;
+            drop(phase.wrapped);
+            for db in phase.dbs {
+                let _ = db.close().await;
+            }
         }
         let _ = self.db.close().await;
         if let Some(f) = &self.file {
