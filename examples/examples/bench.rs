@@ -18,12 +18,12 @@
 //!   row, the goal line.
 //!
 //! All audit rows go to the same `audit_log` table (same columns, same indexes), so the
-//! variants pay the same index maintenance. The variants run interleaved, row by row in
-//! an order that rotates with the row. In the per-phase mode on PostgreSQL and MariaDB
-//! each variant's transaction stays open on a connection of its own while the rows
-//! alternate, and the variants move to the next connection after each fifth of the rows
-//! (a new transaction each), so that no variant keeps a slow connection; SQLite has one writer, so there the variants' transactions run one after
-//! another, in an order that rotates between phases and repeats. Every cell is a median
+//! variants pay the same index maintenance. The variants run interleaved on the same
+//! connection (`--pool 1`): row by row, in an order that rotates with the row, in the per-row and
+//! atomic modes; in the per-phase mode each variant's phase is five transactions over
+//! fifths of its rows, and the variants take turns transaction by transaction, in an
+//! order that rotates (a connection per variant, to alternate row by row, proved unfair
+//! on a 2-core machine; see `run_phase`). Every cell is a median
 //! over the repeats; the headline is the ratio audited/plain. Statements are counted per
 //! variant with SeaORM's metric callback, heap use with a counting global allocator.
 //!
@@ -490,6 +490,9 @@ enum Variant {
 /// Number of variants.
 const NV: usize = 5;
 
+/// Transactions per variant and phase in the per-phase mode (see [`run_phase`]).
+const SLICES: usize = 5;
+
 const VARIANTS: [Variant; NV] = [
     Variant::Plain,
     Variant::Audited,
@@ -696,61 +699,20 @@ async fn run_op_atomic(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> 
 /// The rows each variant currently holds (as an application would after loading them).
 type Rows = [Vec<Row>; NV];
 
-/// Connections for the per-phase mode on a server, where each variant's transaction
-/// stays open on a connection of its own while the rows alternate between them: `NV`
-/// single-connection pools, so that the bench decides which variant uses which.
-struct PhaseConns {
-    dbs: Vec<DatabaseConnection>,
-    wrapped: Vec<AuditedConnection>,
-}
-
-/// One variant's open transaction in the interleaved per-phase mode.
-enum Txn {
-    Plain(sea_orm::DatabaseTransaction),
-    Wrapped(sea_orm_audit::AuditedTransaction),
-}
-
-impl Txn {
-    /// Begins `v`'s transaction on connection `c`.
-    async fn begin(conns: &PhaseConns, v: Variant, c: usize) -> Result<Txn, DbErr> {
-        Ok(if v == Variant::Wrapped {
-            Txn::Wrapped(conns.wrapped[c].begin().await?)
-        } else {
-            Txn::Plain(conns.dbs[c].begin().await?)
-        })
-    }
-
-    async fn run(&self, v: Variant, op: Op, r: &Row) -> Result<Row, DbErr> {
-        match self {
-            Txn::Plain(t) => run_op(t, v, op, r).await,
-            Txn::Wrapped(t) => run_op(t, v, op, r).await,
-        }
-    }
-
-    async fn commit(self) -> Result<(), DbErr> {
-        match self {
-            Txn::Plain(t) => t.commit().await,
-            Txn::Wrapped(t) => t.commit().await,
-        }
-    }
-}
-
 /// Runs one phase for `variants` and returns each variant's wall time.
 ///
-/// In the per-phase mode on a server (`phase` given), every variant's transaction is
-/// open at once, each on its own connection, and the rows alternate between them in a
-/// rotating order, as in the per-row mode, so the machine's noise hits every variant
-/// alike. Connections are not alike, though: on a 2-core machine one connection's
-/// round trip can cost about 60 us more than another's for the whole run (where the
-/// scheduler put its server process or thread), so the phase runs as `NV` consecutive
-/// transactions per variant over equal slices of the rows, and between slices the
-/// variants move to the next connection: every variant uses every connection for the
-/// same number of rows. SQLite has one writer, so there the variants' transactions run
-/// one after another, in a rotating order between repeats.
-#[allow(clippy::too_many_arguments)]
+/// In the per-row and atomic modes the variants alternate row by row, in an order that
+/// rotates with the row. A per-phase transaction cannot alternate with the others on
+/// one connection, and giving each variant a connection of its own is not fair on a
+/// 2-core machine: in a side experiment the same statements on two connections, each
+/// in a long transaction, cost up to twice as much on one as on the other, and which
+/// one was slow changed during a run (where the scheduler put each server thread
+/// against the client's). So every variant runs on the same connection, and the phase
+/// runs as [`SLICES`] transactions per variant over equal slices of the rows; the
+/// variants take turns slice by slice, in an order that rotates with the slice, so the
+/// machine's noise reaches all of them.
 async fn run_phase(
     db: &DatabaseConnection,
-    phase: Option<&PhaseConns>,
     mode: Mode,
     op: Op,
     variants: &[Variant],
@@ -765,50 +727,8 @@ async fn run_phase(
         Op::Update | Op::Delete => rows[v.index()][i].clone(),
     };
     let mut out: Rows = Default::default();
-    match (mode, phase) {
-        (Mode::PerPhase, Some(conns)) => {
-            let slices = conns.dbs.len();
-            for slice in 0..slices {
-                let (lo, hi) = (slice * n / slices, (slice + 1) * n / slices);
-                if lo == hi {
-                    continue;
-                }
-                let mut txns: Vec<Option<Txn>> = (0..NV).map(|_| None).collect();
-                for j in 0..k {
-                    let v = variants[(j + rotation) % k];
-                    let conn = (v.index() + slice + rotation) % slices;
-                    let _cur = Current::set(v);
-                    let t = Instant::now();
-                    txns[v.index()] = Some(Txn::begin(conns, v, conn).await?);
-                    let took = t.elapsed();
-                    record(v, Kind::Begin, took);
-                    times[v.index()] += took;
-                }
-                for i in lo..hi {
-                    for j in 0..k {
-                        let v = variants[(i + j + rotation) % k];
-                        let r = input(rows, v, i);
-                        let txn = txns[v.index()].as_ref().ok_or("no transaction")?;
-                        let _cur = Current::set(v);
-                        let t = Instant::now();
-                        let done = txn.run(v, op, &r).await?;
-                        times[v.index()] += t.elapsed();
-                        out[v.index()].push(done);
-                    }
-                }
-                for j in 0..k {
-                    let v = variants[(j + rotation) % k];
-                    let txn = txns[v.index()].take().ok_or("no transaction")?;
-                    let _cur = Current::set(v);
-                    let t = Instant::now();
-                    txn.commit().await?;
-                    let took = t.elapsed();
-                    record(v, Kind::Commit, took);
-                    times[v.index()] += took;
-                }
-            }
-        }
-        (Mode::PerRow | Mode::Atomic, _) => {
+    match mode {
+        Mode::PerRow | Mode::Atomic => {
             for i in 0..n {
                 for j in 0..k {
                     let v = variants[(i + j + rotation) % k];
@@ -825,32 +745,35 @@ async fn run_phase(
                 }
             }
         }
-        (Mode::PerPhase, None) => {
-            for j in 0..k {
-                let v = variants[(j + rotation) % k];
-                let inputs: Vec<Row> = (0..n).map(|i| input(rows, v, i)).collect();
-                let _cur = Current::set(v);
-                let t = Instant::now();
-                if v == Variant::Wrapped {
-                    let txn = wrapped(db).begin().await?;
-                    record(v, Kind::Begin, t.elapsed());
-                    for r in &inputs {
-                        out[v.index()].push(run_op(&txn, v, op, r).await?);
+        Mode::PerPhase => {
+            for slice in 0..SLICES {
+                let (lo, hi) = (slice * n / SLICES, (slice + 1) * n / SLICES);
+                for j in 0..k {
+                    let v = variants[(j + slice + rotation) % k];
+                    let inputs: Vec<Row> = (lo..hi).map(|i| input(rows, v, i)).collect();
+                    let _cur = Current::set(v);
+                    let t = Instant::now();
+                    if v == Variant::Wrapped {
+                        let txn = wrapped(db).begin().await?;
+                        record(v, Kind::Begin, t.elapsed());
+                        for r in &inputs {
+                            out[v.index()].push(run_op(&txn, v, op, r).await?);
+                        }
+                        let c = Instant::now();
+                        txn.commit().await?;
+                        record(v, Kind::Commit, c.elapsed());
+                    } else {
+                        let txn = db.begin().await?;
+                        record(v, Kind::Begin, t.elapsed());
+                        for r in &inputs {
+                            out[v.index()].push(run_op(&txn, v, op, r).await?);
+                        }
+                        let c = Instant::now();
+                        txn.commit().await?;
+                        record(v, Kind::Commit, c.elapsed());
                     }
-                    let c = Instant::now();
-                    txn.commit().await?;
-                    record(v, Kind::Commit, c.elapsed());
-                } else {
-                    let txn = db.begin().await?;
-                    record(v, Kind::Begin, t.elapsed());
-                    for r in &inputs {
-                        out[v.index()].push(run_op(&txn, v, op, r).await?);
-                    }
-                    let c = Instant::now();
-                    txn.commit().await?;
-                    record(v, Kind::Commit, c.elapsed());
+                    times[v.index()] += t.elapsed();
                 }
-                times[v.index()] = t.elapsed();
             }
         }
     }
@@ -1107,8 +1030,6 @@ const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
 struct BenchDb {
     db: DatabaseConnection,
-    /// A server's connections for the interleaved per-phase mode (`None` on SQLite).
-    phase: Option<PhaseConns>,
     backend: DbBackend,
     admin: Option<DatabaseConnection>,
     name: String,
@@ -1146,7 +1067,7 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> Result<String> {
 impl BenchDb {
     async fn open(backend: DbBackend, args: &Args) -> Result<BenchDb> {
         let name = format!("sea_orm_audit_bench_{}", std::process::id());
-        let (mut db, phase, admin, file) = match backend {
+        let (mut db, admin, file) = match backend {
             DbBackend::Sqlite => {
                 let path = args.sqlite_dir.join(format!("{name}.db"));
                 for suffix in ["", "-wal", "-shm"] {
@@ -1156,7 +1077,7 @@ impl BenchDb {
                 let db = connect(&url, args.pool, None).await?;
                 db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
                     .await?;
-                (db, None, None, Some(path))
+                (db, None, Some(path))
             }
             _ => {
                 let url = if backend == DbBackend::Postgres {
@@ -1174,11 +1095,7 @@ impl BenchDb {
                         .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
                         .await?;
                     let db = connect(&url, args.pool, Some(&name)).await?;
-                    let mut phase = Vec::with_capacity(NV);
-                    for _ in 0..NV {
-                        phase.push(connect(&url, 1, Some(&name)).await?);
-                    }
-                    (db, Some(phase), Some(admin), None)
+                    (db, Some(admin), None)
                 } else {
                     admin
                         .execute_unprepared(&format!(
@@ -1187,24 +1104,11 @@ impl BenchDb {
                         .await?;
                     let url = with_database(&url, &name);
                     let db = connect(&url, args.pool, None).await?;
-                    let mut phase = Vec::with_capacity(NV);
-                    for _ in 0..NV {
-                        phase.push(connect(&url, 1, None).await?);
-                    }
-                    (db, Some(phase), Some(admin), None)
+                    (db, Some(admin), None)
                 }
             }
         };
         db.set_metric_callback(on_statement);
-        let phase = phase.map(|mut dbs| {
-            for db in &mut dbs {
-                db.set_metric_callback(on_statement);
-            }
-            PhaseConns {
-                wrapped: dbs.iter().cloned().map(AuditedConnection::new).collect(),
-                dbs,
-            }
-        });
         *WRAPPED.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(AuditedConnection::new(db.clone()));
         let version = match backend {
@@ -1218,7 +1122,6 @@ impl BenchDb {
         };
         Ok(BenchDb {
             db,
-            phase,
             backend,
             admin,
             name,
@@ -1245,12 +1148,6 @@ impl BenchDb {
     }
 
     async fn close(self) {
-        if let Some(phase) = self.phase {
-            drop(phase.wrapped);
-            for db in phase.dbs {
-                let _ = db.close().await;
-            }
-        }
         let _ = self.db.close().await;
         if let Some(f) = &self.file {
             for suffix in ["", "-wal", "-shm"] {
@@ -1448,7 +1345,6 @@ async fn clear_audit_log(db: &DatabaseConnection) -> Result<()> {
 /// diff check) and each phase's times and profiles.
 async fn run_round(
     db: &DatabaseConnection,
-    conns: Option<&PhaseConns>,
     mode: Mode,
     variants: &[Variant],
     n: usize,
@@ -1461,17 +1357,7 @@ async fn run_round(
         for v in VARIANTS {
             take_profile(v);
         }
-        let times = run_phase(
-            db,
-            conns,
-            mode,
-            phase.op,
-            variants,
-            &mut rows,
-            n,
-            rotation + p,
-        )
-        .await?;
+        let times = run_phase(db, mode, phase.op, variants, &mut rows, n, rotation + p).await?;
         let profiles = VARIANTS.map(|v| {
             let mut prof = take_profile(v);
             prof.ops = n as u64;
@@ -1493,7 +1379,6 @@ async fn run_round(
 
 async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
     let db = &bdb.db;
-    let phase = bdb.phase.as_ref();
     let mut res = BackendResult {
         backend: bdb.backend,
         version: bdb.version.clone(),
@@ -1505,13 +1390,13 @@ async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
     let name = format!("{:?}", bdb.backend);
     for &mode in &args.modes {
         if args.warmup > 0 {
-            let (first, _) = run_round(db, phase, mode, &VARIANTS, args.warmup, 0).await?;
+            let (first, _) = run_round(db, mode, &VARIANTS, args.warmup, 0).await?;
             verify_trail(db, &VARIANTS, args.warmup, &first).await?;
             clear_audit_log(db).await?;
         }
         for rep in 0..args.repeats {
             let started = Instant::now();
-            let (first, phases) = run_round(db, phase, mode, &VARIANTS, args.rows, rep).await?;
+            let (first, phases) = run_round(db, mode, &VARIANTS, args.rows, rep).await?;
             verify_trail(db, &VARIANTS, args.rows, &first)
                 .await
                 .map_err(|e| format!("{name} {} repeat {rep}: {e}", mode.name()))?;
@@ -1542,7 +1427,7 @@ async fn run_backend(bdb: &BenchDb, args: &Args) -> Result<BackendResult> {
             for v in [Variant::Plain, Variant::Audited, Variant::Wrapped] {
                 let before = HEAP_NOW.load(Ordering::Relaxed);
                 HEAP_PEAK.store(before, Ordering::Relaxed);
-                let (first, _) = run_round(db, phase, mode, &[v], args.rows, 0).await?;
+                let (first, _) = run_round(db, mode, &[v], args.rows, 0).await?;
                 let peak = HEAP_PEAK.load(Ordering::Relaxed);
                 let after = HEAP_NOW.load(Ordering::Relaxed);
                 verify_trail(db, &[v], args.rows, &first).await?;
