@@ -536,7 +536,7 @@ impl Variant {
 enum Mode {
     /// One transaction per row: the web-request case.
     PerRow,
-    /// One transaction around the whole phase: batch jobs.
+    /// Batch jobs: a transaction around many writes ([`SLICES`] per variant and phase).
     PerPhase,
     /// `*_atomic` on a plain connection vs plain autocommit.
     Atomic,
