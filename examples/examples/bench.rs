@@ -19,11 +19,11 @@
 //!
 //! All audit rows go to the same `audit_log` table (same columns, same indexes), so the
 //! variants pay the same index maintenance. The variants run interleaved on the same
-//! connection (`--pool 1`): row by row, in an order that rotates with the row, in the per-row and
-//! atomic modes; in the per-phase mode each variant's phase is five transactions over
-//! fifths of its rows, and the variants take turns transaction by transaction, in an
-//! order that rotates (a connection per variant, to alternate row by row, proved unfair
-//! on a 2-core machine; see `run_phase`). Every cell is a median
+//! connection (`--pool 1`). In the per-row and atomic modes they alternate row by row, in
+//! an order that rotates with the row. In the per-phase mode each variant's phase is five
+//! transactions over fifths of its rows, and the variants take turns transaction by
+//! transaction in a rotating order (a connection per variant, to alternate row by row,
+//! proved unfair on a 2-core machine; see `run_phase`). Every cell is a median
 //! over the repeats; the headline is the ratio audited/plain. Statements are counted per
 //! variant with SeaORM's metric callback, heap use with a counting global allocator.
 //!
