@@ -650,20 +650,42 @@ fn wrapped(db: &DatabaseConnection) -> AuditedConnection {
 
 /// One row in a transaction of its own, with BEGIN and COMMIT timed and counted.
 async fn run_op_in_txn(db: &DatabaseConnection, v: Variant, op: Op, r: &Row) -> Result<Row, DbErr> {
+    let mut out = run_ops_in_txn(db, v, op, std::slice::from_ref(r)).await?;
+    Ok(out.remove(0))
+}
+
+/// `rows` in one transaction, with BEGIN and COMMIT timed and counted.
+async fn run_ops_in_txn(
+    db: &DatabaseConnection,
+    v: Variant,
+    op: Op,
+    rows: &[Row],
+) -> Result<Vec<Row>, DbErr> {
+    async fn each<C: ConnectionTrait>(
+        txn: &C,
+        v: Variant,
+        op: Op,
+        rows: &[Row],
+    ) -> Result<Vec<Row>, DbErr> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(run_op(txn, v, op, r).await?);
+        }
+        Ok(out)
+    }
+    let t = Instant::now();
     if v == Variant::Wrapped {
-        let t = Instant::now();
         let txn = wrapped(db).begin().await?;
         record(v, Kind::Begin, t.elapsed());
-        let out = run_op(&txn, v, op, r).await?;
+        let out = each(&txn, v, op, rows).await?;
         let t = Instant::now();
         txn.commit().await?;
         record(v, Kind::Commit, t.elapsed());
         return Ok(out);
     }
-    let t = Instant::now();
     let txn = db.begin().await?;
     record(v, Kind::Begin, t.elapsed());
-    let out = run_op(&txn, v, op, r).await?;
+    let out = each(&txn, v, op, rows).await?;
     let t = Instant::now();
     txn.commit().await?;
     record(v, Kind::Commit, t.elapsed());
@@ -753,26 +775,9 @@ async fn run_phase(
                     let inputs: Vec<Row> = (lo..hi).map(|i| input(rows, v, i)).collect();
                     let _cur = Current::set(v);
                     let t = Instant::now();
-                    if v == Variant::Wrapped {
-                        let txn = wrapped(db).begin().await?;
-                        record(v, Kind::Begin, t.elapsed());
-                        for r in &inputs {
-                            out[v.index()].push(run_op(&txn, v, op, r).await?);
-                        }
-                        let c = Instant::now();
-                        txn.commit().await?;
-                        record(v, Kind::Commit, c.elapsed());
-                    } else {
-                        let txn = db.begin().await?;
-                        record(v, Kind::Begin, t.elapsed());
-                        for r in &inputs {
-                            out[v.index()].push(run_op(&txn, v, op, r).await?);
-                        }
-                        let c = Instant::now();
-                        txn.commit().await?;
-                        record(v, Kind::Commit, c.elapsed());
-                    }
+                    let done = run_ops_in_txn(db, v, op, &inputs).await?;
                     times[v.index()] += t.elapsed();
+                    out[v.index()].extend(done);
                 }
             }
         }
