@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p sea-orm-audit-examples --example bench -- \
 //!     [--backends sqlite,postgres,mysql] [--rows 2000] [--repeats 5] \
-//!     [--modes per-row,per-phase,atomic] [--warmup 100] [--pool 1] [--sqlite-dir DIR]
+//!     [--modes per-row,per-phase,atomic] [--warmup 100] [--pool 1] [--sqlite-dir DIR] \
+//!     [--no-memory] [--without-search-indexes]
 //! ```
 //!
 //! Four variants of the same `article` table run against each other:
@@ -26,6 +27,10 @@
 //! proved unfair on a 2-core machine; see `run_phase`). Every cell is a median
 //! over the repeats; the headline is the ratio audited/plain. Statements are counted per
 //! variant with SeaORM's metric callback, heap use with a counting global allocator.
+//!
+//! `--without-search-indexes` leaves out the migration that adds the admin search's three
+//! `audit_log` indexes (primary key, repr and actor name), so a run measures what those
+//! indexes cost every audited write; the other five read indexes stay.
 //!
 //! Each repeat verifies the trail it produced (one CREATE, UPDATE and DELETE row per
 //! article and variant, and the exact diff of one update), so a fast but wrong run exits
@@ -49,8 +54,6 @@ use sea_orm::{
 };
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditedConnection, RequestContext};
-use sea_orm_audit_migration::Migrator;
-use sea_orm_migration::MigratorTrait;
 use serde_json::{Value as Json, json};
 use support::with_database;
 
@@ -1135,8 +1138,8 @@ impl BenchDb {
         })
     }
 
-    async fn create_schema(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await?;
+    async fn create_schema(&self, search_indexes: bool) -> Result<()> {
+        support::migrate(&self.db, search_indexes).await?;
         Schema::new(self.backend)
             .builder()
             .register(plain_article::Entity)
@@ -1267,6 +1270,7 @@ struct Args {
     pool: u32,
     sqlite_dir: PathBuf,
     memory: bool,
+    search_indexes: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -1279,8 +1283,11 @@ fn parse_args() -> Result<Args> {
         pool: 1,
         sqlite_dir: std::env::temp_dir(),
         memory: true,
+        search_indexes: true,
     };
-    let mut it = std::env::args().skip(1);
+    let mut raw: Vec<String> = std::env::args().skip(1).collect();
+    args.search_indexes = !support::take_without_search_indexes(&mut raw);
+    let mut it = raw.into_iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -1315,7 +1322,8 @@ fn parse_args() -> Result<Args> {
             "--help" | "-h" => {
                 println!(
                     "bench [--backends sqlite,postgres,mysql] [--modes per-row,per-phase,atomic] \
-                     [--rows 2000] [--repeats 5] [--warmup 100] [--pool 1] [--sqlite-dir DIR] [--no-memory]"
+                     [--rows 2000] [--repeats 5] [--warmup 100] [--pool 1] [--sqlite-dir DIR] [--no-memory] \
+                     [--without-search-indexes]"
                 );
                 std::process::exit(0);
             }
@@ -1745,6 +1753,7 @@ fn report(results: &[BackendResult], args: &Args) -> String {
     }
 
     let _ = writeln!(s, "\n## Servers\n");
+    let _ = writeln!(s, "- {}", support::index_note(args.search_indexes));
     for r in results {
         let _ = writeln!(
             s,
@@ -1772,7 +1781,7 @@ async fn main() -> Result<()> {
     for &backend in &args.backends {
         let bdb = BenchDb::open(backend, &args).await?;
         let outcome = async {
-            bdb.create_schema().await?;
+            bdb.create_schema(args.search_indexes).await?;
             run_backend(&bdb, &args).await
         };
         let outcome = ctx.clone().scope(outcome).await;

@@ -1,7 +1,8 @@
 //! Bulk paths: audited vs plain `update_many` and `delete_many` of 10,000 rows, on
 //! SQLite (file, WAL), PostgreSQL and MariaDB, in one run.
 //!
-//! `cargo run --release -p sea-orm-audit-examples --example bench_bulk -- [rows] [repeats]`
+//! `cargo run --release -p sea-orm-audit-examples --example bench_bulk -- [rows] [repeats]
+//! [--without-search-indexes]` (the last leaves out the admin search's three indexes).
 //!
 //! Plain is SeaORM on a plain `DatabaseConnection`; audited is the same statement
 //! through `AuditedTransaction`, which writes one `audit_log` row per affected object.
@@ -33,8 +34,6 @@ use sea_orm::{
 };
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditedConnection, without_audit};
-use sea_orm_audit_migration::Migrator;
-use sea_orm_migration::MigratorTrait;
 use support::with_database;
 
 mod article {
@@ -352,7 +351,9 @@ async fn open(
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let search_indexes = !support::take_without_search_indexes(&mut args);
+    let mut args = args.into_iter();
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     sea_orm_audit::register::<article::Entity>();
@@ -363,7 +364,7 @@ async fn main() -> Result<()> {
     for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
         let (mut db, cleanup) = open(backend).await?;
         db.set_metric_callback(on_statement);
-        Migrator::up(&db, None).await?;
+        support::migrate(&db, search_indexes).await?;
         Schema::new(backend)
             .builder()
             .register(article::Entity)
@@ -402,5 +403,6 @@ async fn main() -> Result<()> {
             admin.execute_unprepared(&drop).await?;
         }
     }
+    println!("\n{}", support::index_note(search_indexes));
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! on SQLite (file, WAL), PostgreSQL and MariaDB. Prints the median time at each size,
 //! the growth factor, and the query plan of the history and list queries at 1,000,000.
 //!
-//! `cargo run --release -p sea-orm-audit-examples --example bench_reads -- [big] [repeats]`
+//! `cargo run --release -p sea-orm-audit-examples --example bench_reads -- [big] [repeats]
+//! [--without-search-indexes]` (the last leaves out the admin search's three indexes).
 
 mod support;
 
@@ -17,8 +18,6 @@ use sea_orm::{
 };
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditQuery, SummaryFilter, audit_summary};
-use sea_orm_audit_migration::Migrator;
-use sea_orm_migration::MigratorTrait;
 use support::with_database;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -232,7 +231,9 @@ async fn open(
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let search_indexes = !support::take_without_search_indexes(&mut args);
+    let mut args = args.into_iter();
     let big: usize = args
         .next()
         .and_then(|a| a.parse().ok())
@@ -249,7 +250,7 @@ async fn main() -> Result<()> {
     for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
         let name = format!("bench_reads_{}", std::process::id());
         let (db, cleanup) = open(backend, &name).await?;
-        Migrator::up(&db, None).await?;
+        support::migrate(&db, search_indexes).await?;
         fill(&db, 0, SMALL).await?;
         if backend == DbBackend::Postgres {
             db.execute_unprepared("ANALYZE audit_log").await?;
@@ -295,5 +296,6 @@ async fn main() -> Result<()> {
     println!("|---|---|---:|---:|---:|");
     print!("{report}");
     println!("\nQuery plans:\n```text\n{plans}```");
+    println!("\n{}", support::index_note(search_indexes));
     Ok(())
 }

@@ -18,3 +18,50 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
     out
 }
+
+/// The flag that makes a benchmark leave out the admin search's `audit_log` indexes.
+pub const WITHOUT_SEARCH_INDEXES: &str = "--without-search-indexes";
+
+/// Removes [`WITHOUT_SEARCH_INDEXES`] from `args`; true when it was there.
+pub fn take_without_search_indexes(args: &mut Vec<String>) -> bool {
+    let before = args.len();
+    args.retain(|a| a != WITHOUT_SEARCH_INDEXES);
+    args.len() != before
+}
+
+/// Applies the audit migrations, all of them or, without `search_indexes`, all but the one
+/// that adds the admin search's three `audit_log` indexes, so that a run shows what those
+/// indexes cost. The other five read indexes come with the table.
+pub async fn migrate(
+    db: &sea_orm::DatabaseConnection,
+    search_indexes: bool,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm_audit_migration::{ADD_AUDIT_LOG_SEARCH_INDEXES, Migrator, migrations};
+    use sea_orm_migration::MigratorTrait;
+
+    // `Migrator::up` applies the first `steps` migrations, in list order.
+    let steps = if search_indexes {
+        None
+    } else {
+        let names: Vec<String> = migrations().iter().map(|m| m.name().to_owned()).collect();
+        match names.iter().position(|n| n == ADD_AUDIT_LOG_SEARCH_INDEXES) {
+            Some(at) if at + 1 == names.len() => Some(at as u32),
+            _ => {
+                return Err(sea_orm::DbErr::Custom(
+                    "the search-index migration is no longer the last one".into(),
+                ));
+            }
+        }
+    };
+    Migrator::up(db, steps).await?;
+    Ok(())
+}
+
+/// The line a benchmark prints to say which `audit_log` indexes it ran with.
+pub fn index_note(search_indexes: bool) -> &'static str {
+    if search_indexes {
+        "`audit_log` indexes: all eight (every audit migration applied)"
+    } else {
+        "`audit_log` indexes: five (without the search-index migration, `--without-search-indexes`)"
+    }
+}
