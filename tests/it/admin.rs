@@ -12,8 +12,9 @@ use sea_orm::{ActiveModelTrait, QueryOrder};
 use sea_orm_audit::admin::{self, Access, AdminOptions, AdminUser};
 use sea_orm_audit::entity::{audit_log, data_export, login_attempt, system_event};
 use sea_orm_audit::{AuditEntry, RequestContext, write_entries};
-use sea_orm_audit_tests::backend_test;
 use sea_orm_audit_tests::fixtures::article;
+use sea_orm_audit_tests::{Migrator, TestDb, TestResult, backend_test};
+use sea_orm_migration::MigratorTrait;
 use tower::ServiceExt;
 
 use crate::common::trail;
@@ -442,10 +443,39 @@ async fn insert_at(
 }
 
 backend_test!(async fn filters_search_and_drill_down(db) {
-    let a = insert_at(&db.db, entry("CREATE", "post", "10", "Hello world"), ("u1", "Alice"), "r1", t(2024, 3, 5)).await?;
-    let b = insert_at(&db.db, entry("UPDATE", "post", "10", "Hello again"), ("u2", "Bob"), "r2", t(2024, 3, 6)).await?;
-    let c = insert_at(&db.db, entry("DELETE", "comment", "7", "100% sure_x"), ("u1", "Alice"), "r2", t(2025, 1, 2)).await?;
-    let d = insert_at(&db.db, entry("CREATE", "comment", "8", "100 other"), ("u3", "Alicia"), "r3", t(2025, 7, 9)).await?;
+    filters_search_and_drill_down_on(db).await
+});
+
+// The search indexes are an optional migration (they cost every audited write a little,
+// see the README's Performance section): without them every search still answers the
+// same, by scanning.
+backend_test!(async fn search_answers_the_same_without_the_search_indexes(db) {
+    Migrator::down(&db.db, Some(1)).await?;
+    let pending: Vec<String> = Migrator::get_pending_migrations(&db.db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(pending, [sea_orm_audit_migration::ADD_AUDIT_LOG_SEARCH_INDEXES]);
+    filters_search_and_drill_down_on(db).await
+});
+
+async fn filters_search_and_drill_down_on(db: &TestDb) -> TestResult {
+    #[rustfmt::skip]
+    let seeds = [
+        ("CREATE", "post", "10", "Hello world", "u1", "Alice", "r1", (2024, 3, 5)),
+        ("UPDATE", "post", "10", "Hello again", "u2", "Bob", "r2", (2024, 3, 6)),
+        ("DELETE", "comment", "7", "100% sure_x", "u1", "Alice", "r2", (2025, 1, 2)),
+        ("CREATE", "comment", "8", "100 other", "u3", "Alicia", "r3", (2025, 7, 9)),
+    ];
+    let mut ids = Vec::new();
+    for (action, table, pk, repr, actor_id, actor_name, rid, (y, m, d)) in seeds {
+        let e = entry(action, table, pk, repr);
+        ids.push(insert_at(&db.db, e, (actor_id, actor_name), rid, t(y, m, d)).await?);
+    }
+    let [a, b, c, d] = ids[..] else {
+        unreachable!("four rows were inserted")
+    };
     let app = app(&db.db, 50);
     let ids = |uri: &'static str| {
         let app = app.clone();
@@ -457,12 +487,22 @@ backend_test!(async fn filters_search_and_drill_down(db) {
     };
     assert_eq!(ids("/audit/log").await, [d, c, b, a]);
     assert_eq!(ids("/audit/log?action=CREATE").await, [d, a]);
-    assert_eq!(ids("/audit/log?action=create").await, [d, a], "normalised like the writer");
-    assert_eq!(ids("/audit/log?action=NO+SUCH%0AACTION").await, Vec::<i64>::new());
+    assert_eq!(
+        ids("/audit/log?action=create").await,
+        [d, a],
+        "normalised like the writer"
+    );
+    assert_eq!(
+        ids("/audit/log?action=NO+SUCH%0AACTION").await,
+        Vec::<i64>::new()
+    );
     assert_eq!(ids("/audit/log?table=post").await, [b, a]);
     assert_eq!(ids("/audit/log?actor=u1").await, [c, a]);
     assert_eq!(ids("/audit/log?request_id=r2").await, [c, b]);
-    assert_eq!(ids("/audit/log?from=2024-03-06&to=2025-01-02").await, [c, b]);
+    assert_eq!(
+        ids("/audit/log?from=2024-03-06&to=2025-01-02").await,
+        [c, b]
+    );
     assert_eq!(ids("/audit/log?q=10").await, [b, a]);
     assert_eq!(ids("/audit/log?q=10&in=pk").await, [b, a]);
     assert_eq!(ids("/audit/log?q=Alic&in=actor").await, [d, c, a]);
@@ -472,14 +512,21 @@ backend_test!(async fn filters_search_and_drill_down(db) {
     assert_eq!(ids("/audit/log?q=100%25&in=repr").await, [c]);
     assert_eq!(ids("/audit/log?q=100%25+sure_&in=repr").await, [c]);
     assert_eq!(ids("/audit/log?q=H_llo&in=repr").await, Vec::<i64>::new());
-    assert_eq!(ids("/audit/log?q=ello&in=repr").await, Vec::<i64>::new(), "prefix, not substring");
+    assert_eq!(
+        ids("/audit/log?q=ello&in=repr").await,
+        Vec::<i64>::new(),
+        "prefix, not substring"
+    );
     // Drill-down: year, month, day, combined with a filter.
     assert_eq!(ids("/audit/log?year=2024").await, [b, a]);
     assert_eq!(ids("/audit/log?year=2025&month=1").await, [c]);
     assert_eq!(ids("/audit/log?year=2024&month=3&day=6").await, [b]);
     assert_eq!(ids("/audit/log?year=2025&action=CREATE").await, [d]);
     let years = get(&app, "/audit/log", "viewer").await.body;
-    assert!(years.contains("/audit/log?year=2024") && years.contains("/audit/log?year=2025"), "{years}");
+    assert!(
+        years.contains("/audit/log?year=2024") && years.contains("/audit/log?year=2025"),
+        "{years}"
+    );
     let months = get(&app, "/audit/log?year=2024", "viewer").await.body;
     assert!(months.contains("year=2024&#38;month=3"), "{months}");
     let bad = get(&app, "/audit/log?year=2024&month=13", "viewer").await;
@@ -487,15 +534,35 @@ backend_test!(async fn filters_search_and_drill_down(db) {
     assert!(bad.body.contains("invalid date"));
 
     // History and state at a time.
-    let h = get(&app, "/audit/history?table=post&pk=10&at=2024-03-05T13:00:00", "viewer").await.body;
-    assert!(h.contains(&format!("/audit/log/{a}")) && h.contains(&format!("/audit/log/{b}")), "{h}");
+    let h = get(
+        &app,
+        "/audit/history?table=post&pk=10&at=2024-03-05T13:00:00",
+        "viewer",
+    )
+    .await
+    .body;
+    assert!(
+        h.contains(&format!("/audit/log/{a}")) && h.contains(&format!("/audit/log/{b}")),
+        "{h}"
+    );
     assert!(h.contains("State at 2024-03-05 13:00:00 UTC"), "{h}");
-    let before = get(&app, "/audit/history?table=post&pk=10&at=2020-01-01T00:00", "viewer").await.body;
+    let before = get(
+        &app,
+        "/audit/history?table=post&pk=10&at=2020-01-01T00:00",
+        "viewer",
+    )
+    .await
+    .body;
     assert!(before.contains("No record of this object"), "{before}");
-    let deleted = get(&app, "/audit/history?table=comment&pk=7", "viewer").await.body;
-    assert!(deleted.contains("Deleted by then; its last recorded state"), "{deleted}");
+    let deleted = get(&app, "/audit/history?table=comment&pk=7", "viewer")
+        .await
+        .body;
+    assert!(
+        deleted.contains("Deleted by then; its last recorded state"),
+        "{deleted}"
+    );
     Ok(())
-});
+}
 
 backend_test!(async fn other_lists_filter(db) {
     for (i, (user, status)) in [("ann", "SUCCESS"), ("bob", "FAILED"), ("ann", "FAILED")].iter().enumerate() {
