@@ -52,6 +52,38 @@
 //! Pick one way per database and keep it: each records what it applied in a different table, so
 //! switching later makes the other try to create tables that already exist.
 //!
+//! # Leaving out the search indexes
+//!
+//! [`ADD_AUDIT_LOG_SEARCH_INDEXES`] adds three `audit_log` indexes that only the admin viewer's
+//! search box uses (exact primary key, and prefixes of the object's repr and of the actor's
+//! name). Every audited write maintains them, which costs up to about 7 per cent of an
+//! audited write's time (SQLite with a transaction per write; 1 to 5 per cent elsewhere, as
+//! measured in the README's Performance section). An application that does not mount the viewer, or can live with those
+//! three searches reading the whole log, can leave the migration out of its list:
+//!
+//! ```no_run
+//! use sea_orm_audit_migration::ADD_AUDIT_LOG_SEARCH_INDEXES;
+//! use sea_orm_migration::prelude::*;
+//!
+//! pub struct Migrator;
+//!
+//! #[async_trait::async_trait]
+//! impl MigratorTrait for Migrator {
+//!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+//!         let mut migrations = sea_orm_audit_migration::migrations();
+//!         migrations.retain(|m| m.name() != ADD_AUDIT_LOG_SEARCH_INDEXES);
+//!         migrations
+//!     }
+//! }
+//! ```
+//!
+//! Everything else, the viewer's search included, works the same without them. Decide before
+//! the first run: sea-orm-migration refuses to run when the database lists an applied
+//! migration that the list lacks. To drop them from a database that already has them, keep
+//! the list as it is and add a migration of your own that drops
+//! `idx_audit_log_object_pk_created_at`, `idx_audit_log_object_repr` and
+//! `idx_audit_log_actor_name`.
+//!
 //! # Details
 //!
 //! - The tables have no foreign keys, so the audit migrations can sit anywhere in your list.

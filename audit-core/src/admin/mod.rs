@@ -32,6 +32,11 @@
 //!
 //! Both writes need the CSRF token of the page's form and are recorded in `audit_log`
 //! (actions `RESOLVE` and `PRUNE`) with the actor the authorizer named.
+//!
+//! The log's search box (exact primary key, prefix of the object's repr or of the actor's
+//! name) reads the indexes that `sea_orm_audit_migration::ADD_AUDIT_LOG_SEARCH_INDEXES`
+//! adds. That migration is the one an application may leave out to make every audited
+//! write a little cheaper; the search then reads the whole log, with the same answers.
 
 mod auth;
 mod handlers;
