@@ -58,8 +58,9 @@
 //! search box uses (exact primary key, and prefixes of the object's repr and of the actor's
 //! name). Every audited write maintains them, which costs up to about 7 per cent of an
 //! audited write's time (SQLite with a transaction per write; 1 to 5 per cent elsewhere, as
-//! measured in the README's Performance section). An application that does not mount the viewer, or can live with those
-//! three searches reading the whole log, can leave the migration out of its list:
+//! measured in the README's Performance section). An application that does not mount the
+//! viewer, or can live with those three searches reading the whole log, can leave the
+//! migration out of its list:
 //!
 //! ```no_run
 //! use sea_orm_audit_migration::ADD_AUDIT_LOG_SEARCH_INDEXES;
