@@ -20,7 +20,7 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 /// The flag that makes a benchmark leave out the admin search's `audit_log` indexes.
-pub const WITHOUT_SEARCH_INDEXES: &str = "--without-search-indexes";
+const WITHOUT_SEARCH_INDEXES: &str = "--without-search-indexes";
 
 /// Removes [`WITHOUT_SEARCH_INDEXES`] from `args`; true when it was there.
 pub fn take_without_search_indexes(args: &mut Vec<String>) -> bool {
@@ -43,9 +43,12 @@ pub async fn migrate(
     let steps = if search_indexes {
         None
     } else {
-        let names: Vec<String> = migrations().iter().map(|m| m.name().to_owned()).collect();
-        match names.iter().position(|n| n == ADD_AUDIT_LOG_SEARCH_INDEXES) {
-            Some(at) if at + 1 == names.len() => Some(at as u32),
+        let list = migrations();
+        match list
+            .iter()
+            .position(|m| m.name() == ADD_AUDIT_LOG_SEARCH_INDEXES)
+        {
+            Some(at) if at + 1 == list.len() => Some(at as u32),
             _ => {
                 return Err(sea_orm::DbErr::Custom(
                     "the search-index migration is no longer the last one".into(),
@@ -58,10 +61,12 @@ pub async fn migrate(
 }
 
 /// The line a benchmark prints to say which `audit_log` indexes it ran with.
-pub fn index_note(search_indexes: bool) -> &'static str {
+pub fn index_note(search_indexes: bool) -> String {
     if search_indexes {
-        "`audit_log` indexes: all eight (every audit migration applied)"
+        "`audit_log` indexes: all eight (every audit migration applied)".to_owned()
     } else {
-        "`audit_log` indexes: five (without the search-index migration, `--without-search-indexes`)"
+        format!(
+            "`audit_log` indexes: five (without the search-index migration, `{WITHOUT_SEARCH_INDEXES}`)"
+        )
     }
 }
