@@ -208,8 +208,8 @@ where
 
 /// Whether a value set by an update is stored exactly as sent when MySQL or MariaDB
 /// compare it equal to what was sent, so that a row compared equal reads back as this
-/// very value. Floats, decimals, time zones, sub-microsecond times and other types are
-/// not: they are read back instead.
+/// very value. Floats, decimals, date-times with a fixed or local offset (UTC ones are
+/// predicted), sub-microsecond times and other types are not: they are read back instead.
 fn stored_as_sent(v: &sea_orm::Value) -> bool {
     use chrono::Timelike;
     use sea_orm::Value as V;

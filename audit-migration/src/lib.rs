@@ -1,5 +1,6 @@
-//! SeaORM migrations for the four sea-orm-audit tables: `audit_log`, `login_attempt`,
-//! `data_export` and `system_event`.
+//! SeaORM migrations for the four sea-orm-audit tables, `audit_log`, `login_attempt`,
+//! `data_export` and `system_event`, plus `audit_lock` (the MySQL/MariaDB brute-force
+//! lock) and the admin search's indexes.
 //!
 //! Merge [`migrations()`] into your application's own `Migrator`, so that one migration history
 //! covers your tables and ours:

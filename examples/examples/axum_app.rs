@@ -4,8 +4,8 @@
 //!
 //! Run with `cargo run -p sea-orm-audit-examples --example axum_app` (SQLite in memory;
 //! set `DATABASE_URL=postgres://…` for PostgreSQL, `PORT` for another port than 3000,
-//! `TRUSTED_PROXIES=10.0.0.0/8,…` when it runs behind a proxy). docs/middleware.md has
-//! curl calls to try.
+//! `TRUSTED_PROXIES=10.0.0.0/8,…` when it runs behind a proxy). The README's section "The
+//! example service" has curl calls to try.
 //!
 //! Authentication is FAKE: the `X-User` header (or, for browsers, the `demo_user` cookie
 //! that the form at `/admin-login` sets) is believed as it is. A real service puts its own
@@ -296,8 +296,8 @@ struct LoginIn {
 
 /// POST /login: a FAKE password check ("secret" for every user) behind the brute-force
 /// guard. Every attempt becomes a `login_attempt` row and a LOGIN / LOGIN_FAILED
-/// `audit_log` row; after 5 failures in 15 minutes the username (or IP) is refused with
-/// 429 and a `Retry-After` header until the lock ends.
+/// `audit_log` row; within 15 minutes, after 5 failures for the username or 20 from the
+/// IP, further attempts are refused with 429 and a `Retry-After` header until the lock ends.
 async fn login(State(db): State<DatabaseConnection>, Json(body): Json<LoginIn>) -> ApiResult {
     let policy = BruteForcePolicy::default();
     let password = body.password;

@@ -8,7 +8,7 @@
 //!     [--no-memory] [--without-search-indexes]
 //! ```
 //!
-//! Four variants of the same `article` table run against each other:
+//! Five variants of the same `article` table run against each other:
 //!
 //! - `plain`: SeaORM with an empty `ActiveModelBehavior`, the baseline of every ratio;
 //! - `audited`: `#[derive(Audited)]`, the library as shipped;
@@ -16,7 +16,9 @@
 //!   UPDATE` of the row (update, delete) and one hand-made `audit_log` INSERT: the cheapest
 //!   honest ORM-level audit, the issue's "must reach" line;
 //! - `trigger`: plain SeaORM on a table whose database row trigger writes the `audit_log`
-//!   row, the issue's goal line.
+//!   row, the issue's goal line;
+//! - `connection`: the audited entity written through `AuditedTransaction` (or, in atomic
+//!   mode, a plain `AuditedConnection`), the library's auditing connection.
 //!
 //! All audit rows go to the same `audit_log` table (same columns, same indexes), so the
 //! variants pay the same index maintenance. The variants run interleaved on the same
@@ -29,7 +31,7 @@
 //! variant with SeaORM's metric callback, heap use with a counting global allocator.
 //!
 //! `--without-search-indexes` leaves out the migration that adds the admin search's three
-//! `audit_log` indexes (primary key, repr and actor name), so a run measures what those
+//! `audit_log` indexes (object key, repr and actor name), so a run measures what those
 //! indexes cost every audited write; the other five read indexes stay.
 //!
 //! Each repeat verifies the trail it produced (one CREATE, UPDATE and DELETE row per

@@ -211,7 +211,7 @@ pub async fn seed_hostile(db: &DatabaseConnection) -> Result<i64, DbErr> {
         filters: Set(Some(
             serde_json::json!({"q": SCRIPT, "n": null, "u": UNICODE}),
         )),
-        file_path: Set(Some(format!("/tmp/{IMG}"))),
+        file_path: Set(Some(format!("/exports/{IMG}"))),
         download_count: Set(0),
         last_downloaded_at: Set(None),
         ip_address: Set(None),

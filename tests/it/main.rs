@@ -1,4 +1,6 @@
-//! The integration tests: one binary, every test run on SQLite, PostgreSQL and MariaDB.
+//! The integration tests: every test runs on SQLite, PostgreSQL and MariaDB, except the
+//! two browser tests in `admin_e2e`, which use SQLite. (The memory test is a binary of
+//! its own, `tests/memory.rs`.)
 
 mod common;
 

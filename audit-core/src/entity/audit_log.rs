@@ -10,7 +10,8 @@ pub struct Model {
     /// Surrogate key, increasing with insertion order.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// CREATE, UPDATE, DELETE, VIEW, LOGIN, LOGOUT, LOGIN_FAILED, EXPORT, IMPORT or a custom word.
+    /// CREATE, UPDATE, DELETE, VIEW, LOGIN, LOGOUT, LOGIN_FAILED, EXPORT, IMPORT, RESTORE,
+    /// STATEMENT, LINK, UNLINK, RESOLVE, PRUNE or a custom word.
     pub action: String,
     /// Table of the audited entity (`None` for entries tied to no object).
     pub table_name: Option<String>,

@@ -300,7 +300,8 @@ pub struct Restored<M> {
 /// In one transaction (a savepoint inside the caller's): if the object exists it is
 /// updated (an UPDATE row with the diff), if it was deleted it is inserted again with
 /// its old primary key (a CREATE row); both rows carry
-/// `metadata.restore = {"to": at, "reason": reason}`. A RESTORE row then records the
+/// `metadata.restore = {"to": at, "reason": reason, "source_entry_id": id}`, where `id`
+/// is the audit row the state at `at` comes from. A RESTORE row then records the
 /// reason in `reason` and the source entry in `changes`.
 ///
 /// Errors: [`AuditError::NoState`] when nothing was recorded at `at` or the object was
