@@ -88,6 +88,14 @@ pub enum AuditError {
     /// A background writer could not be started (no tokio runtime) or has stopped.
     #[error("background writer unavailable: {0}")]
     WriterUnavailable(&'static str),
+    /// An auditing transaction refused to commit, and rolled back, because a change
+    /// made through it may have no audit row: writing its pending rows failed or was
+    /// cancelled, or an audited write failed or was cancelled after the database had
+    /// made it.
+    #[error(
+        "an audited change in this transaction may have no audit row (recording it failed or was cancelled); the transaction was rolled back"
+    )]
+    Unrecorded,
     /// The database rejected an audit statement.
     #[error("writing the audit record failed: {0}")]
     Db(#[source] DbErr),

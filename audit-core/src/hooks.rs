@@ -283,12 +283,20 @@ where
     Ok(written.then_some(new))
 }
 
-/// Whether each value is compared as bytes (`b`) or as itself (`v`); the text of
-/// [`as_predicted_sql`] depends on nothing else.
+/// Whether each value is NULL (`n`), compared as bytes (`b`) or as itself (`v`); the
+/// text of [`as_predicted_sql`] depends on nothing else.
 fn mysql_kinds(values: &[sea_orm::Value]) -> String {
     values
         .iter()
-        .map(|v| if as_bytes(v) { 'b' } else { 'v' })
+        .map(|v| {
+            if !v.is_some() {
+                'n'
+            } else if as_bytes(v) {
+                'b'
+            } else {
+                'v'
+            }
+        })
         .collect()
 }
 
@@ -299,8 +307,11 @@ fn as_bytes(v: &sea_orm::Value) -> bool {
     )
 }
 
-/// `FROM <table> WHERE <key> = ? AND <column> <=> ? AND ...`, one parameter per column
-/// in column order; text and JSON compared as bytes.
+/// `FROM <table> WHERE <key> = ? AND <column> = ? AND ...`, one parameter per column
+/// in column order; text and JSON compared as bytes. A value predicted NULL is compared
+/// with `<=>`; any other with `=`, so that a value the server turned into NULL on the
+/// way in (MariaDB binds a `DateTime<Utc>` as a TIMESTAMP, and one past 2038 arrives
+/// as NULL) fails the comparison and is read back, not recorded as sent.
 fn as_predicted_sql<A: ActiveModelTrait>(values: &[sea_orm::Value]) -> String {
     let q = |name: &str| inline::quote_in(DbBackend::MySql, name);
     let entity = Entity::<A>::default();
@@ -314,10 +325,12 @@ fn as_predicted_sql<A: ActiveModelTrait>(values: &[sea_orm::Value]) -> String {
             let col = q(c.as_str());
             if is_key::<A>(c) {
                 format!("{col} = ?")
-            } else if as_bytes(v) {
-                format!("CAST({col} AS BINARY) <=> CAST(? AS BINARY)")
-            } else {
+            } else if !v.is_some() {
                 format!("{col} <=> ?")
+            } else if as_bytes(v) {
+                format!("CAST({col} AS BINARY) = CAST(? AS BINARY)")
+            } else {
+                format!("{col} = ?")
             }
         })
         .collect();

@@ -33,10 +33,12 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
     while i < b.len() {
         let c = b[i];
         match c {
-            b'\'' => i = skip_quoted(b, i, b'\''),
+            b'\'' => i = skip_quoted(b, i, b'\'', backslash_escapes(b, i, backend)).0,
             b'"' | b'`' => {
-                let end = skip_quoted(b, i, c);
-                let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
+                let (end, closed) = skip_quoted(b, i, c, false);
+                // An unclosed run (malformed SQL, which the database will refuse) takes
+                // the rest of the text; never cut inside a character.
+                let inner = &sql[i + 1..if closed { end - 1 } else { end }];
                 let doubled = if c == b'"' { "\"\"" } else { "``" };
                 out.push(Token::Ident {
                     text: inner.replace(doubled, &doubled[..1]),
@@ -96,9 +98,28 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
     out
 }
 
-/// Index just past the closing quote of a quoted run starting at `start`; a doubled
-/// quote character inside the run is an escaped quote.
-fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
+/// Whether a backslash escapes the next character in the string literal whose opening
+/// quote is at `quote`: always on MySQL and MariaDB (unless `NO_BACKSLASH_ESCAPES`,
+/// which sea-query does not assume either), only in an `E'...'` literal on PostgreSQL,
+/// never on SQLite. Reading a backslash as an escape where it is not one would hide
+/// the rest of the statement from the scan.
+fn backslash_escapes(b: &[u8], quote: usize, backend: DbBackend) -> bool {
+    match backend {
+        DbBackend::MySql => true,
+        DbBackend::Postgres => {
+            let prefix = quote.checked_sub(1).map(|p| b[p]);
+            let before = quote.checked_sub(2).map(|p| b[p]);
+            matches!(prefix, Some(b'E' | b'e'))
+                && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+        }
+        _ => false,
+    }
+}
+
+/// Index just past the closing quote of a quoted run starting at `start`, and whether
+/// the run was closed; a doubled quote character inside the run is an escaped quote,
+/// and so is one after a backslash when `backslash` says so.
+fn skip_quoted(b: &[u8], start: usize, q: u8, backslash: bool) -> (usize, bool) {
     let mut i = start + 1;
     while i < b.len() {
         if b[i] == q {
@@ -106,15 +127,15 @@ fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
                 i += 2;
                 continue;
             }
-            return i + 1;
+            return (i + 1, true);
         }
-        if b[i] == b'\\' && q == b'\'' {
+        if backslash && b[i] == b'\\' {
             i += 2;
             continue;
         }
         i += 1;
     }
-    b.len()
+    (b.len(), false)
 }
 
 /// What kind of data change a statement makes.
@@ -176,6 +197,25 @@ pub(crate) fn scan_cached(sql: &str, backend: DbBackend) -> Arc<Scan> {
     scanned
 }
 
+/// Whether token `n` of a statement that does not start with INSERT, UPDATE or DELETE
+/// is a write: a write keyword, except the `UPDATE` of a locking read (`FOR UPDATE`,
+/// `FOR NO KEY UPDATE`) and a string function of the same name (`REPLACE(...)`,
+/// MySQL's `INSERT(...)`), which read.
+fn writes_data(sql: &str, tokens: &[Token], n: usize, t: &Token) -> bool {
+    let Token::Word { text, at, .. } = t else {
+        return false;
+    };
+    if !WRITE_WORDS.contains(&text.as_str()) {
+        return false;
+    }
+    let locking = text == "UPDATE"
+        && n.checked_sub(1).and_then(|p| tokens.get(p)).is_some_and(
+            |p| matches!(p, Token::Word { text, .. } if text == "FOR" || text == "KEY"),
+        );
+    let call = sql[at + text.len()..].trim_start().starts_with('(');
+    !locking && !call
+}
+
 /// Scans `sql`.
 pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     let tokens = lex(sql, backend);
@@ -188,9 +228,10 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
         Some("UPDATE") => Kind::Update,
         Some("DELETE") => Kind::Delete,
         _ => {
-            let writes = tokens.iter().any(
-                |t| matches!(t, Token::Word { text, .. } if WRITE_WORDS.contains(&text.as_str())),
-            );
+            let writes = tokens
+                .iter()
+                .enumerate()
+                .any(|(n, t)| writes_data(sql, &tokens, n, t));
             if writes { Kind::OtherWrite } else { Kind::Read }
         }
     };
@@ -269,7 +310,7 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     }
     if let Some(set) = set_at {
         let end = s.where_at.or(s.returning_at).unwrap_or(sql.len());
-        s.set_columns = top_level_items(sql, set, end)
+        s.set_columns = top_level_items(sql, set, end, backend)
             .into_iter()
             .filter_map(|item| {
                 let lhs = item.split('=').next()?.trim();
@@ -283,7 +324,7 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
 }
 
 /// Splits `sql[start..end]` on commas outside parentheses and quotes.
-fn top_level_items(sql: &str, start: usize, end: usize) -> Vec<&str> {
+fn top_level_items(sql: &str, start: usize, end: usize, backend: DbBackend) -> Vec<&str> {
     let b = sql.as_bytes();
     let end = end.min(sql.len());
     let mut items = Vec::new();
@@ -293,7 +334,7 @@ fn top_level_items(sql: &str, start: usize, end: usize) -> Vec<&str> {
     while i < end {
         match b[i] {
             q @ (b'\'' | b'"' | b'`') => {
-                i = skip_quoted(b, i, q);
+                i = skip_quoted(b, i, q, q == b'\'' && backslash_escapes(b, i, backend)).0;
                 continue;
             }
             b'(' => d += 1,
@@ -327,7 +368,7 @@ fn values_rows(
     while i < end {
         match b[i] {
             q @ (b'\'' | b'"' | b'`') => {
-                i = skip_quoted(b, i, q);
+                i = skip_quoted(b, i, q, q == b'\'' && backslash_escapes(b, i, backend)).0;
                 continue;
             }
             b'(' => {
@@ -341,7 +382,7 @@ fn values_rows(
                 if let (0, Some(rs)) = (d, row_start) {
                     row_start = None;
                     let mut offset = rs;
-                    let row = top_level_items(sql, rs, i)
+                    let row = top_level_items(sql, rs, i, backend)
                         .into_iter()
                         .map(|item| {
                             let item_at = offset;
@@ -488,5 +529,77 @@ mod tests {
             scan("TRUNCATE article", DbBackend::Postgres).kind,
             Kind::OtherWrite
         );
+        assert_eq!(
+            scan("REPLACE INTO `article` (`id`) VALUES (1)", DbBackend::MySql).kind,
+            Kind::OtherWrite
+        );
+        assert_eq!(
+            scan(
+                "SELECT 1 FROM x FOR UPDATE; DELETE FROM article",
+                DbBackend::MySql
+            )
+            .kind,
+            Kind::OtherWrite
+        );
+    }
+
+    #[test]
+    fn locking_reads_and_string_functions_read() {
+        for (sql, backend) in [
+            (
+                "SELECT \"id\" FROM \"article\" WHERE \"id\" = $1 FOR UPDATE",
+                DbBackend::Postgres,
+            ),
+            (
+                "SELECT \"id\" FROM \"article\" FOR NO KEY UPDATE",
+                DbBackend::Postgres,
+            ),
+            ("SELECT `id` FROM `article` FOR UPDATE", DbBackend::MySql),
+            (
+                "SELECT REPLACE(`title`, 'a', 'b'), INSERT (`title`, 1, 2, 'x') FROM `article`",
+                DbBackend::MySql,
+            ),
+        ] {
+            assert_eq!(scan(sql, backend).kind, Kind::Read, "{sql}");
+        }
+    }
+
+    #[test]
+    fn backslashes_escape_only_where_the_backend_says_so() {
+        // On SQLite and PostgreSQL 'C:\' is a whole literal: the DELETE after it is seen.
+        let sql = "UPDATE note SET p = 'C:\\'; DELETE FROM article";
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            assert!(scan(sql, backend).names.contains(&"article".to_owned()));
+        }
+        // On MySQL the backslash escapes the quote, so the literal runs on.
+        let mysql = "UPDATE note SET p = 'it\\'s'; DELETE FROM article";
+        assert!(
+            scan(mysql, DbBackend::MySql)
+                .names
+                .contains(&"article".to_owned())
+        );
+        // PostgreSQL's E'' strings take backslash escapes.
+        let e = "SELECT E'it\\'s' FROM t; DELETE FROM article";
+        assert!(
+            scan(e, DbBackend::Postgres)
+                .names
+                .contains(&"article".to_owned())
+        );
+        let not_e = "SELECT name'x\\' FROM t";
+        assert!(
+            scan(not_e, DbBackend::Postgres)
+                .names
+                .contains(&"t".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_unclosed_identifier_never_cuts_a_character() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            let s = scan("SELECT \"é", backend);
+            assert!(s.names.contains(&"é".to_owned()));
+            let s = scan("SELECT `é", backend);
+            assert_eq!(s.kind, Kind::Read);
+        }
     }
 }

@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -127,6 +128,9 @@ struct Shared {
     /// Whether `DELETE ... RETURNING` works on this server: PostgreSQL and SQLite have
     /// it, and on MySQL's protocol only MariaDB does; asked of the server once.
     delete_returning: OnceLock<bool>,
+    /// MySQL: `@@auto_increment_increment`, the step between the keys a multi-row
+    /// INSERT generates; asked of the server once.
+    key_step: OnceLock<u64>,
 }
 
 /// A transaction begun on an [`AuditedConnection`]; audits like its connection.
@@ -147,6 +151,43 @@ pub struct AuditedTransaction {
     /// transaction, so the database would return the same values. Any other
     /// statement discards it.
     read_back: Mutex<Option<ReadBack>>,
+    /// Set when a change made through this transaction may have no audit row: writing
+    /// the pending rows failed or was cancelled, or an audited flow stopped between its
+    /// write and the recording of its rows. Commit then refuses and rolls back, because
+    /// on MySQL and SQLite a failed statement does not end the transaction, and a
+    /// caller that went on would otherwise commit the change without its rows.
+    unrecorded: AtomicBool,
+}
+
+/// Sets a transaction's `unrecorded` flag if dropped before [`Unrecorded::done`] (an
+/// error, or the future holding it was cancelled), and, when given `wrote`, only if
+/// that says a change was written.
+struct Unrecorded<'a> {
+    flag: &'a AtomicBool,
+    wrote: Option<&'a AtomicBool>,
+    armed: bool,
+}
+
+impl<'a> Unrecorded<'a> {
+    fn new(flag: &'a AtomicBool, wrote: Option<&'a AtomicBool>) -> Self {
+        Self {
+            flag,
+            wrote,
+            armed: true,
+        }
+    }
+
+    fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Unrecorded<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.wrote.is_none_or(|w| w.load(Ordering::SeqCst)) {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A row read by the audit, and the statement SeaORM will read it back with.
@@ -177,6 +218,7 @@ impl AuditedConnection {
             shared: Arc::new(Shared {
                 options,
                 delete_returning: OnceLock::new(),
+                key_step: OnceLock::new(),
             }),
         }
     }
@@ -253,8 +295,16 @@ impl AuditedTransaction {
     /// Writes the audit rows recorded so far in this transaction. Commit does this by
     /// itself, and so does any statement that names `audit_log` through this
     /// transaction, so that reads see every row; call it only to write them earlier.
+    ///
+    /// If writing them fails (or this call is cancelled), they are lost to this
+    /// transaction, and [`AuditedTransaction::commit`] refuses with
+    /// [`AuditError::Unrecorded`] and rolls back.
     pub async fn flush(&self) -> Result<(), DbErr> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let guard = Unrecorded::new(&self.unrecorded, None);
         let rows: Vec<writer::Stamped<'_>> = pending
             .iter()
             .map(|p| writer::Stamped {
@@ -265,7 +315,9 @@ impl AuditedTransaction {
             .collect();
         writer::write_stamped(&self.inner, &rows)
             .await
-            .map_err(DbErr::from)
+            .map_err(DbErr::from)?;
+        guard.done();
+        Ok(())
     }
 
     /// A savepoint begun now must not end up holding rows recorded before it.
@@ -306,11 +358,18 @@ impl AuditedTransaction {
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
+                let wrote = AtomicBool::new(false);
                 let sink = Sink::Buffer {
                     pending: &self.pending,
                     read_back: &self.read_back,
+                    wrote: &wrote,
                 };
-                audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await
+                // An error or a cancellation after the write leaves the change without
+                // its rows: the guard marks the transaction.
+                let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));
+                let out = audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await?;
+                guard.done();
+                Ok(out)
             }
         }
     }
@@ -523,7 +582,7 @@ async fn audit<C: ConnectionTrait>(
         return run_one(db, one, call).await;
     }
     match plan.scan.kind {
-        Kind::Insert => insert(db, sink, stmt, call, &plan).await,
+        Kind::Insert => insert(db, sink, stmt, call, &plan, shared).await,
         Kind::Update => update(db, sink, stmt, call, &plan, &shared.options).await,
         _ => delete(db, sink, stmt, call, &plan, shared).await,
     }
@@ -536,7 +595,20 @@ enum Sink<'a> {
     Buffer {
         pending: &'a Mutex<Vec<Pending>>,
         read_back: &'a Mutex<Option<ReadBack>>,
+        /// Set once the flow's write has been made (see `AuditedTransaction::unrecorded`).
+        wrote: &'a AtomicBool,
     },
+}
+
+impl Sink<'_> {
+    /// Called by each flow right after its write succeeds: from here on, the change
+    /// exists and its rows must be recorded. (A direct sink runs in a transaction of
+    /// its own, which an error or cancellation rolls back.)
+    fn wrote(&self) {
+        if let Sink::Buffer { wrote, .. } = self {
+            wrote.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 async fn record<C: ConnectionTrait>(
@@ -598,6 +670,7 @@ fn returned(call: Call, rows: Vec<QueryResult>) -> Outcome {
 /// the images of the rows the statement wrote.
 async fn returning_images<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: &Statement,
     call: Call,
     plan: &Plan,
@@ -609,6 +682,7 @@ async fn returning_images<C: ConnectionTrait>(
             plan.auditor.as_ref(),
         ))
         .await?;
+    sink.wrote();
     let images = plan.auditor.images(&rows, "")?;
     Ok((returned(call, rows), images))
 }
@@ -718,6 +792,7 @@ pub(crate) const SIDE: &str = "__audit_side";
 /// before-images are of the rows updated. Answers `call` with the UPDATE's rows.
 async fn sqlite_update_both<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: &Statement,
     call: Call,
     plan: &Plan,
@@ -744,6 +819,7 @@ async fn sqlite_update_both<C: ConnectionTrait>(
             values,
         ))
         .await?;
+    sink.wrote();
     let (new, old): (Vec<QueryResult>, Vec<QueryResult>) = rows
         .into_iter()
         .partition(|r| r.try_get::<i32>("", SIDE).unwrap_or(0) == 1);
@@ -758,6 +834,7 @@ async fn insert<C: ConnectionTrait>(
     stmt: Statement,
     call: Call,
     plan: &Plan,
+    shared: &Shared,
 ) -> Result<Outcome, DbErr> {
     let info = plan.auditor.info();
     let snapshot = |images: Vec<crate::diff::Image>| -> Vec<AuditEntry> {
@@ -774,40 +851,60 @@ async fn insert<C: ConnectionTrait>(
         let rows = db
             .query_all_raw(with_returning(&stmt, Some(at), plan.auditor.as_ref()))
             .await?;
+        sink.wrote();
         record(db, sink, snapshot(plan.auditor.images(&rows, "")?)).await?;
         return Ok(returned(call, rows));
     }
     let backend = stmt.db_backend;
     let table = info.table.to_owned();
     let key_columns = plan.auditor.key_columns();
-    let explicit = explicit_keys(&plan.scan, values_of(&stmt), &key_columns);
+    let keys = insert_keys(&plan.scan, values_of(&stmt), &key_columns, backend);
     if call != Call::Execute {
         return Err(unauditable(
             table,
             "an INSERT queried without RETURNING cannot be audited",
         ));
     }
-    if explicit.is_none() && (backend == DbBackend::Postgres || !plan.auditor.auto_increment_key())
-    {
-        return Err(unauditable(
-            table,
-            "an INSERT without RETURNING whose keys the database generates cannot be audited on this backend; use exec() or exec_with_returning()",
-        ));
-    }
+    let generated = match keys {
+        InsertKeys::Mixed => {
+            return Err(unauditable(
+                table,
+                "an INSERT without RETURNING that sets the keys of some rows and lets the database generate the others cannot be audited; use exec_with_returning() or insert them separately",
+            ));
+        }
+        InsertKeys::Generated
+            if backend == DbBackend::Postgres || !plan.auditor.auto_increment_key() =>
+        {
+            return Err(unauditable(
+                table,
+                "an INSERT without RETURNING whose keys the database generates cannot be audited on this backend; use exec() or exec_with_returning()",
+            ));
+        }
+        InsertKeys::Generated => true,
+        InsertKeys::Explicit(_) => false,
+    };
+    // MySQL: the step between generated keys, asked before the INSERT.
+    let step = if generated && backend == DbBackend::MySql && plan.scan.insert_rows.len() != 1 {
+        key_step(db, shared).await?
+    } else {
+        1
+    };
     let res = db.execute_raw(stmt).await?;
-    let keys = match explicit {
-        Some(keys) => keys,
-        None => {
+    sink.wrote();
+    let keys = match keys {
+        InsertKeys::Explicit(keys) => keys,
+        _ => {
             let n = res.rows_affected();
             let id = res.last_insert_id();
-            // MySQL reports the first id of a multi-row insert, SQLite the last.
+            // MySQL reports the first id of a multi-row insert, SQLite the last (its
+            // keys are consecutive).
             let first = if backend == DbBackend::MySql {
                 id
             } else {
                 (id + 1).saturating_sub(n)
             };
-            (first..first + n)
-                .map(|k| vec![Value::BigUnsigned(Some(k))])
+            (0..n)
+                .map(|i| vec![Value::BigUnsigned(Some(first + i * step))])
                 .collect()
         }
     };
@@ -816,21 +913,56 @@ async fn insert<C: ConnectionTrait>(
     Ok(Outcome::Exec(res))
 }
 
-/// The primary keys of the rows an INSERT writes, when every row binds every key
-/// column as a parameter.
-fn explicit_keys(
+/// Where the primary keys of the rows an INSERT writes come from.
+#[derive(Debug, PartialEq)]
+enum InsertKeys {
+    /// Every row binds every key column to a value: these.
+    Explicit(Vec<Vec<Value>>),
+    /// No row sets its key: the database generates them all.
+    Generated,
+    /// Some rows set their keys and others leave them to the database (SeaORM binds a
+    /// NULL for a key a model leaves unset when another model of the batch sets it).
+    Mixed,
+}
+
+/// The keys of the rows an INSERT writes. A key is left to the database when its
+/// column is not listed, when its item is not a parameter (`DEFAULT`), when it is bound
+/// to NULL, and on MySQL when it is bound to 0, which generates a key unless
+/// `NO_AUTO_VALUE_ON_ZERO` is set (and then the reported insert id is 0, the key
+/// stored, so the row is still found).
+fn insert_keys(
     scan: &Scan,
     values: &[Value],
     key_columns: &[&'static str],
-) -> Option<Vec<Vec<Value>>> {
-    let positions: Vec<usize> = key_columns
+    backend: DbBackend,
+) -> InsertKeys {
+    let Some(positions) = key_columns
         .iter()
         .map(|k| scan.insert_columns.iter().position(|c| c == k))
-        .collect::<Option<_>>()?;
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return InsertKeys::Generated;
+    };
     if scan.insert_rows.is_empty() {
-        return None;
+        return InsertKeys::Generated;
     }
-    scan.insert_rows
+    let given = |v: &Value| {
+        v.is_some()
+            && !(backend == DbBackend::MySql
+                && matches!(
+                    v,
+                    Value::TinyInt(Some(0))
+                        | Value::SmallInt(Some(0))
+                        | Value::Int(Some(0))
+                        | Value::BigInt(Some(0))
+                        | Value::TinyUnsigned(Some(0))
+                        | Value::SmallUnsigned(Some(0))
+                        | Value::Unsigned(Some(0))
+                        | Value::BigUnsigned(Some(0))
+                ))
+    };
+    let rows: Vec<Option<Vec<Value>>> = scan
+        .insert_rows
         .iter()
         .map(|row| {
             positions
@@ -839,11 +971,35 @@ fn explicit_keys(
                     row.get(p)
                         .copied()
                         .flatten()
-                        .and_then(|i| values.get(i).cloned())
+                        .and_then(|i| values.get(i))
+                        .filter(|v| given(v))
+                        .cloned()
                 })
                 .collect::<Option<Vec<Value>>>()
         })
-        .collect()
+        .collect();
+    if rows.iter().all(Option::is_some) {
+        InsertKeys::Explicit(rows.into_iter().flatten().collect())
+    } else if rows.iter().all(Option::is_none) {
+        InsertKeys::Generated
+    } else {
+        InsertKeys::Mixed
+    }
+}
+
+/// MySQL's `@@auto_increment_increment` (see [`Shared::key_step`]).
+async fn key_step<C: ConnectionTrait>(db: &C, shared: &Shared) -> Result<u64, DbErr> {
+    if let Some(&known) = shared.key_step.get() {
+        return Ok(known);
+    }
+    let stmt = Statement::from_string(DbBackend::MySql, "SELECT @@auto_increment_increment");
+    let step = db
+        .query_one_raw(stmt)
+        .await?
+        .and_then(|row| row.try_get_by_index::<u64>(0).ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(1);
+    Ok(*shared.key_step.get_or_init(|| step))
 }
 
 async fn update<C: ConnectionTrait>(
@@ -882,6 +1038,7 @@ async fn update<C: ConnectionTrait>(
                 db_backend: backend,
             })
             .await?;
+        sink.wrote();
         let old = plan.auditor.images(&rows, OLD)?;
         let new = plan.auditor.images(&rows, "")?;
         let entries = match summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
@@ -900,7 +1057,7 @@ async fn update<C: ConnectionTrait>(
         && db.support_returning()
         && opts.summary_over.is_none()
     {
-        let (out, old, new) = sqlite_update_both(db, &stmt, call, plan).await?;
+        let (out, old, new) = sqlite_update_both(db, sink, &stmt, call, plan).await?;
         record(db, sink, update_entries(&info, &old, &new, plan)).await?;
         return Ok(out);
     }
@@ -910,14 +1067,16 @@ async fn update<C: ConnectionTrait>(
     }
     if let Some(summary) = summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
         let out = passthrough(db, stmt, call).await?;
+        sink.wrote();
         record(db, sink, vec![summary]).await?;
         return Ok(out);
     }
     let (out, new) = if query && db.support_returning() {
         // The after-images come back from the UPDATE itself.
-        returning_images(db, &stmt, call, plan).await?
+        returning_images(db, sink, &stmt, call, plan).await?
     } else {
         let out = passthrough(db, stmt, call).await?;
+        sink.wrote();
         let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
         (out, after_images(db, sink, plan, &keys).await?)
     };
@@ -965,7 +1124,7 @@ async fn delete<C: ConnectionTrait>(
         && plan.auditor.is_delete_by_key(&stmt, &plan.scan)
         && delete_returning(db, shared).await?
     {
-        let (_, old) = returning_images(db, &stmt, Call::All, plan).await?;
+        let (_, old) = returning_images(db, sink, &stmt, Call::All, plan).await?;
         let entries: Vec<AuditEntry> = old
             .iter()
             .map(|i| info.snapshot_entry(DELETE, i, "old", &plan.cfg))
@@ -988,13 +1147,15 @@ async fn delete<C: ConnectionTrait>(
     let (out, old, summary) = if call != Call::Execute && delete_returning(db, shared).await? {
         // The before-images come back from the DELETE itself: one statement, and
         // exactly the rows it deleted.
-        let (out, old) = returning_images(db, &stmt, call, plan).await?;
+        let (out, old) = returning_images(db, sink, &stmt, call, plan).await?;
         let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
         (out, old, summary)
     } else {
         let old = before_images(db, &stmt, plan).await?;
         let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
-        (passthrough(db, stmt, call).await?, old, summary)
+        let out = passthrough(db, stmt, call).await?;
+        sink.wrote();
+        (out, old, summary)
     };
     if old.is_empty() {
         return Ok(out);
@@ -1239,13 +1400,28 @@ impl AuditedTransaction {
             shared,
             pending: Mutex::new(Vec::new()),
             read_back: Mutex::new(None),
+            unrecorded: AtomicBool::new(false),
         }
     }
 
     /// Writes the pending audit rows, then commits. If writing them fails, the
     /// transaction is rolled back with the changes they describe.
+    ///
+    /// Errors: [`AuditError::Unrecorded`] (after rolling back) when a change made
+    /// through this transaction may have no audit row: an earlier flush failed or was
+    /// cancelled, or an audited write failed or was cancelled after the database had
+    /// made it. The error is returned even if the caller handled the earlier one.
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.flush().await?;
+        if self.unrecorded.load(Ordering::SeqCst) {
+            // The refusal is the answer whether or not the rollback goes through
+            // (dropping the transaction rolls it back too).
+            let _ = self.inner.rollback().await;
+            return Err(AuditError::Unrecorded.into());
+        }
+        if let Err(e) = self.flush().await {
+            let _ = self.inner.rollback().await;
+            return Err(e);
+        }
         self.inner.commit().await
     }
 

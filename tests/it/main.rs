@@ -20,6 +20,8 @@ mod guard;
 mod user_hooks;
 // every other write path, through the auditing connection
 mod bulk;
+// no change commits without its row; stored keys and values; reads pass through
+mod guarantees;
 // PostgreSQL's one-statement path writes the rows the Rust path writes
 mod one_statement;
 // the admin viewer through its router: pages, escaping, permissions, CSRF, writes

@@ -1,0 +1,282 @@
+//! What the auditing connection and the hooks promise at their edges: a change never
+//! commits without its audit row, whatever failed or was cancelled in between; every
+//! row an INSERT writes is recorded under the key it was stored with; an audit row
+//! records the value stored, not the value sent; and reads, locking ones included,
+//! pass through.
+
+use chrono::{TimeZone, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use sea_orm_audit::entity::audit_log;
+use sea_orm_audit::{AuditError, AuditedConnection, WrapperOptions};
+use sea_orm_audit_tests::fixtures::article;
+use sea_orm_audit_tests::{Backend, TestDb, TestResult, backend_test, create_table};
+use serde_json::json;
+
+use crate::common::{art, changes, trail};
+
+/// A table with a nullable UTC time, audited through the hooks.
+mod stamp {
+    use sea_orm::entity::prelude::*;
+    use sea_orm_audit::Audited;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+    #[sea_orm(table_name = "guarantee_stamp")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub label: String,
+        pub due: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+}
+
+fn art_with_id(id: i64, title: &str) -> article::ActiveModel {
+    let mut a = art(title);
+    a.id = Set(id);
+    a
+}
+
+async fn articles<C: ConnectionTrait>(db: &C) -> Result<Vec<article::Model>, DbErr> {
+    article::Entity::find()
+        .order_by_asc(article::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Makes every INSERT into `audit_log` of a row whose repr is `boom` fail.
+async fn fail_audit_rows_named_boom(db: &TestDb) -> Result<(), DbErr> {
+    let sql = match db.db.get_database_backend() {
+        DbBackend::Sqlite => {
+            "CREATE TRIGGER audit_boom BEFORE INSERT ON audit_log \
+             WHEN NEW.object_repr = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        }
+        DbBackend::Postgres => {
+            "CREATE FUNCTION audit_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.object_repr = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER audit_boom BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION audit_boom()"
+        }
+        _ => {
+            "CREATE TRIGGER audit_boom BEFORE INSERT ON audit_log FOR EACH ROW \
+             BEGIN IF NEW.object_repr = 'boom' THEN \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom'; END IF; END"
+        }
+    };
+    db.execute_unprepared(sql).await.map(drop)
+}
+
+fn is_unrecorded(e: &DbErr) -> bool {
+    AuditError::audit_message(e).is_some_and(|m| m.contains("may have no audit row"))
+}
+
+backend_test!(async fn a_lost_flush_refuses_the_commit(db) {
+    sea_orm_audit::register::<article::Entity>();
+    fail_audit_rows_named_boom(db).await?;
+    // Without the one-statement path, PostgreSQL buffers the rows too.
+    let audited = AuditedConnection::with_options(
+        (**db).clone(),
+        WrapperOptions::default().one_statement(false),
+    );
+    let a = art("a").insert(&audited).await?;
+
+    let txn = audited.begin().await?;
+    let mut edit: article::ActiveModel = a.clone().into();
+    edit.title = Set("boom".into());
+    edit.update(&txn).await?;
+    // Reading the log writes the pending rows first; the trigger refuses them, and a
+    // caller who ignores that error goes on to commit.
+    let read = audit_log::Entity::find().all(&txn).await;
+    assert!(read.is_err(), "the flush should have failed: {read:?}");
+    let err = txn.commit().await.expect_err("commit must refuse");
+    assert!(is_unrecorded(&err), "{err}");
+
+    // The change went with its lost row: the data is as it was, with its one CREATE row.
+    assert_eq!(articles(&**db).await?, vec![a.clone()]);
+    let rows = trail(&**db).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action, "CREATE");
+
+    // A transaction whose rows were written commits as before.
+    let txn = audited.begin().await?;
+    let mut edit: article::ActiveModel = a.clone().into();
+    edit.title = Set("b".into());
+    edit.update(&txn).await?;
+    txn.commit().await?;
+    assert_eq!(trail(&**db).await?.len(), 2);
+    Ok(())
+});
+
+backend_test!(async fn a_flush_that_fails_at_commit_rolls_back(db) {
+    sea_orm_audit::register::<article::Entity>();
+    fail_audit_rows_named_boom(db).await?;
+    let audited = AuditedConnection::with_options(
+        (**db).clone(),
+        WrapperOptions::default().one_statement(false),
+    );
+    let txn = audited.begin().await?;
+    art("boom").insert(&txn).await?;
+    assert!(txn.commit().await.is_err());
+    assert!(articles(&**db).await?.is_empty());
+    assert!(trail(&**db).await?.is_empty());
+    Ok(())
+});
+
+backend_test!(async fn every_inserted_row_is_recorded_under_its_stored_key(db) {
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::new((**db).clone());
+    let mysql = db.db.get_database_backend() == DbBackend::MySql;
+
+    // One model sets its key and the other leaves it to the database. SeaORM binds a
+    // NULL for the second key; without RETURNING the rows it generates cannot be told
+    // apart, so the write is refused, and nothing is written. (PostgreSQL refuses the
+    // NULL key itself; SQLite's exec() reads the keys back with RETURNING.)
+    let mixed = [art_with_id(500, "set"), art("generated")];
+    let outcomes = [
+        article::Entity::insert_many(mixed.clone())
+            .exec(&audited)
+            .await
+            .map(drop),
+        article::Entity::insert_many(mixed)
+            .exec_without_returning(&audited)
+            .await
+            .map(drop),
+    ];
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => {}
+            Err(e) => match AuditError::audit_message(&e) {
+                Some(m) => assert!(m.contains("generate the others"), "{e}"),
+                None => assert!(!mysql, "MariaDB stores the rows: {e}"),
+            },
+        }
+    }
+    if mysql {
+        // MariaDB has no INSERT ... RETURNING for SeaORM's exec: both are refused.
+        assert!(articles(&**db).await?.is_empty());
+    }
+
+    // On MySQL a key of 0 asks for a generated one.
+    let zero = article::Entity::insert(art_with_id(0, "zero"))
+        .exec(&audited)
+        .await?;
+    assert!(!mysql || zero.last_insert_id != 0);
+
+    // Whatever was written, each stored row has exactly one CREATE row, under its key.
+    let stored = articles(&**db).await?;
+    let rows = trail(&**db).await?;
+    assert_eq!(rows.len(), stored.len(), "{rows:#?}");
+    for a in &stored {
+        let row = rows
+            .iter()
+            .find(|r| r.object_pk.as_deref() == Some(a.id.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no audit row for {a:?}: {rows:#?}"));
+        assert_eq!(row.action, "CREATE");
+        assert_eq!(changes(row)["title"]["new"], json!(a.title));
+    }
+    Ok(())
+});
+
+/// MySQL only: the other backends have no key step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_keys_follow_the_servers_step() {
+    sea_orm_audit_tests::run(
+        Backend::MySql,
+        "guarantees::generated_keys_follow_the_servers_step",
+        |db| Box::pin(async move { keys_with_a_step(&db).await }),
+    )
+    .await
+}
+
+async fn keys_with_a_step(db: &TestDb) -> TestResult {
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::new((**db).clone());
+    let txn = audited.begin().await?;
+    // The transaction holds one connection, so the session setting holds for the
+    // INSERT; statements on `inner()` are not audited.
+    txn.inner()
+        .execute_unprepared("SET SESSION auto_increment_increment = 3")
+        .await?;
+    article::Entity::insert_many([art("a"), art("b"), art("c")])
+        .exec(&txn)
+        .await?;
+    txn.inner()
+        .execute_unprepared("SET SESSION auto_increment_increment = 1")
+        .await?;
+    txn.commit().await?;
+    let stored = articles(&**db).await?;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[1].id - stored[0].id, 3);
+    let mut recorded: Vec<String> = trail(&**db)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.object_pk)
+        .collect();
+    recorded.sort();
+    let mut expected: Vec<String> = stored.iter().map(|a| a.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(recorded, expected);
+    Ok(())
+}
+
+backend_test!(async fn an_update_records_the_time_stored_not_the_time_sent(db) {
+    create_table(&**db, stamp::Entity).await?;
+    let s = stamp::ActiveModel {
+        label: Set("s".into()),
+        due: Set(None),
+        ..Default::default()
+    }
+    .insert(&**db)
+    .await?;
+    // MariaDB binds a UTC time as a TIMESTAMP, so one past 2038 is stored as NULL;
+    // the other backends store it.
+    let far = Utc.with_ymd_and_hms(2040, 1, 1, 0, 0, 0).single();
+    let txn = db.begin().await?;
+    let mut edit: stamp::ActiveModel = s.clone().into();
+    edit.due = Set(far);
+    edit.update(&txn).await?;
+    txn.commit().await?;
+
+    let stored = stamp::Entity::find_by_id(s.id)
+        .one(&**db)
+        .await?
+        .ok_or(DbErr::RecordNotFound("stamp".into()))?;
+    let updates: Vec<audit_log::Model> = trail(&**db)
+        .await?
+        .into_iter()
+        .filter(|r| r.action == "UPDATE")
+        .collect();
+    if stored.due == s.due {
+        assert!(updates.is_empty(), "no change was stored: {updates:#?}");
+    } else {
+        assert_eq!(updates.len(), 1);
+        let recorded = &changes(&updates[0])["due"]["new"];
+        assert_eq!(recorded, &serde_json::to_value(stored.due)?);
+    }
+    if db.db.get_database_backend() != DbBackend::MySql {
+        assert_eq!(stored.due, far);
+    }
+    Ok(())
+});
+
+backend_test!(async fn locking_reads_pass_through(db) {
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::new((**db).clone());
+    let a = art("locked").insert(&audited).await?;
+    let txn = audited.begin().await?;
+    let exclusive = article::Entity::find().lock_exclusive().all(&txn).await?;
+    let shared = article::Entity::find().lock_shared().all(&txn).await?;
+    txn.commit().await?;
+    assert_eq!(exclusive, vec![a.clone()]);
+    assert_eq!(shared, vec![a.clone()]);
+    let direct = article::Entity::find().lock_exclusive().all(&audited).await?;
+    assert_eq!(direct, vec![a]);
+    assert_eq!(trail(&**db).await?.len(), 1);
+    Ok(())
+});
