@@ -439,10 +439,13 @@ pub(crate) fn missing_table(
     migration: &'static str,
 ) -> AuditError {
     let msg = err.to_string();
-    let missing = msg.contains(table)
-        && (msg.contains("no such table")
-            || msg.contains("does not exist")
-            || msg.contains("doesn't exist"));
+    // SQLite `no such table: t`, PostgreSQL `relation "t" does not exist` (but not
+    // `column "c" of relation "t" does not exist`, an older schema), MySQL
+    // `Table 'db.t' doesn't exist`.
+    let missing = msg.contains(&format!("no such table: {table}"))
+        || msg.contains(&format!("no such table: main.{table}"))
+        || (msg.contains(&format!("{table}\" does not exist")) && !msg.contains("column \""))
+        || msg.contains(&format!("{table}' doesn't exist"));
     if missing {
         AuditError::MissingTable { table, migration }
     } else {
@@ -472,7 +475,15 @@ mod tests {
             let err = classify(DbErr::Custom(msg.into()));
             assert!(matches!(err, AuditError::MissingTable { .. }), "{msg}");
         }
-        let other = classify(DbErr::Custom("deadlock".into()));
-        assert!(matches!(other, AuditError::Db(_)));
+        for other in [
+            "deadlock",
+            "error returned from database: column \"session_hash\" of relation \"audit_log\" does not exist",
+            "error returned from database: 1054 (42S22): Unknown column 'session_hash' in 'field list'",
+            "error returned from database: table audit_log has no column named session_hash",
+            "error returned from database: relation \"audit_log_archive\" does not exist",
+        ] {
+            let err = classify(DbErr::Custom(other.into()));
+            assert!(matches!(err, AuditError::Db(_)), "{other}");
+        }
     }
 }
