@@ -658,6 +658,19 @@ fn with_returning(stmt: &Statement, at: Option<usize>, auditor: &dyn TableAudito
     }
 }
 
+/// PostgreSQL: an `ExecResult` whose `rows_affected` is `n`, for an `exec()` whose
+/// write ran as a query. PostgreSQL reports a SELECT's row count as it reports a
+/// write's, and has no `last_insert_id` to give.
+async fn rows_affected<C: ConnectionTrait>(db: &C, n: usize) -> Result<ExecResult, DbErr> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT FROM generate_series(1, $1::bigint)",
+        [Value::BigInt(Some(n))],
+    ))
+    .await
+}
+
 /// The answer to a query `call` from the rows its statement returned.
 fn returned(call: Call, rows: Vec<QueryResult>) -> Outcome {
     match call {
@@ -1025,11 +1038,15 @@ async fn update<C: ConnectionTrait>(
     }
     let backend = stmt.db_backend;
     // An `execute` must answer with the database's own `ExecResult`, which SeaORM
-    // offers no way to build from returned rows; only queries take the one-statement
-    // paths below.
+    // offers no way to build from returned rows; only queries take the SQLite and
+    // MySQL paths below that return rows.
     let query = call != Call::Execute;
-    if query && backend == DbBackend::Postgres {
-        // One statement: locked before-images, the UPDATE and the after-images.
+    if backend == DbBackend::Postgres {
+        // One statement: locked before-images, the UPDATE of exactly the rows locked,
+        // and the after-images. Under READ COMMITTED a separate UPDATE would take a new
+        // snapshot and could also change a row committed after the lock, which would
+        // then have no before-image and no audit row; an `exec()` therefore takes this
+        // path too, and answers with the row count (see `rows_affected`).
         let sql = plan.auditor.update_returning_old_new(&stmt.sql, &plan.scan);
         let rows = db
             .query_all_raw(Statement {
@@ -1050,6 +1067,9 @@ async fn update<C: ConnectionTrait>(
                 .collect(),
         };
         record(db, sink, entries).await?;
+        if !query {
+            return rows_affected(db, rows.len()).await.map(Outcome::Exec);
+        }
         return Ok(returned(call, rows));
     }
     if query
@@ -1143,20 +1163,34 @@ async fn delete<C: ConnectionTrait>(
         };
         return Ok(Outcome::Exec(res));
     }
-    // As for UPDATE, only a query can take the one-statement path.
-    let (out, old, summary) = if call != Call::Execute && delete_returning(db, shared).await? {
-        // The before-images come back from the DELETE itself: one statement, and
-        // exactly the rows it deleted.
-        let (out, old) = returning_images(db, sink, &stmt, call, plan).await?;
-        let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
-        (out, old, summary)
-    } else {
-        let old = before_images(db, &stmt, plan).await?;
-        let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
-        let out = passthrough(db, stmt, call).await?;
-        sink.wrote();
-        (out, old, summary)
-    };
+    // As for UPDATE, only a query can take the one-statement path, except on
+    // PostgreSQL, where a separate DELETE would see rows committed after the locked
+    // read (READ COMMITTED) and delete them without a before-image.
+    let postgres = stmt.db_backend == DbBackend::Postgres;
+    let (out, old, summary) =
+        if (call != Call::Execute || postgres) && delete_returning(db, shared).await? {
+            // The before-images come back from the DELETE itself: one statement, and
+            // exactly the rows it deleted.
+            let shape = if call == Call::Execute {
+                Call::All
+            } else {
+                call
+            };
+            let (out, old) = returning_images(db, sink, &stmt, shape, plan).await?;
+            let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
+            let out = if call == Call::Execute {
+                Outcome::Exec(rows_affected(db, old.len()).await?)
+            } else {
+                out
+            };
+            (out, old, summary)
+        } else {
+            let old = before_images(db, &stmt, plan).await?;
+            let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
+            let out = passthrough(db, stmt, call).await?;
+            sink.wrote();
+            (out, old, summary)
+        };
     if old.is_empty() {
         return Ok(out);
     }

@@ -280,3 +280,112 @@ backend_test!(async fn locking_reads_pass_through(db) {
     assert_eq!(trail(&**db).await?.len(), 1);
     Ok(())
 });
+
+/// PostgreSQL, READ COMMITTED: a bulk write on the Rust path (here forced with
+/// `one_statement(false)`) changes exactly the rows whose before-images it locked,
+/// even when a matching row is committed while it waits for its lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_write_changes_only_the_rows_it_recorded() {
+    sea_orm_audit_tests::run(
+        Backend::Postgres,
+        "guarantees::a_bulk_write_changes_only_the_rows_it_recorded",
+        |db| Box::pin(async move { rows_committed_while_waiting(&db).await }),
+    )
+    .await
+}
+
+/// Waits until some other session of this database waits for a lock.
+async fn until_a_session_waits(db: &TestDb) -> TestResult {
+    for _ in 0..500 {
+        let waiting = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await?
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if waiting > 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Err("the audited write never waited for the lock".into())
+}
+
+async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::with_options(
+        (**db).clone(),
+        WrapperOptions::default().one_statement(false),
+    );
+    for (i, delete) in [false, true].into_iter().enumerate() {
+        let prefix = format!("x{i}-");
+        let a = art(&format!("{prefix}a")).insert(&**db).await?;
+        // Another session holds the lock on `a`.
+        let holder = db.begin().await?;
+        holder
+            .execute_unprepared(&format!(
+                "UPDATE article SET views = views WHERE id = {}",
+                a.id
+            ))
+            .await?;
+        let conn = audited.clone();
+        let filter = article::Column::Title.starts_with(prefix.as_str());
+        let write = tokio::spawn(async move {
+            if delete {
+                article::Entity::delete_many()
+                    .filter(filter)
+                    .exec(&conn)
+                    .await
+                    .map(|r| r.rows_affected)
+            } else {
+                article::Entity::update_many()
+                    .col_expr(article::Column::Views, Expr::value(5))
+                    .filter(filter)
+                    .exec(&conn)
+                    .await
+                    .map(|r| r.rows_affected)
+            }
+        });
+        until_a_session_waits(db).await?;
+        // A matching row commits while the audited write waits.
+        art(&format!("{prefix}late")).insert(&**db).await?;
+        holder.commit().await?;
+        let affected = write.await??;
+
+        let action = if delete { "DELETE" } else { "UPDATE" };
+        let mut recorded: Vec<String> = trail(&**db)
+            .await?
+            .into_iter()
+            .filter(|r| r.action == action)
+            .filter_map(|r| r.object_repr)
+            .filter(|r| r.starts_with(prefix.as_str()))
+            .collect();
+        recorded.sort();
+        let stored = articles(&**db).await?;
+        let mut changed: Vec<String> = if delete {
+            [format!("{prefix}a"), format!("{prefix}late")]
+                .into_iter()
+                .filter(|t| !stored.iter().any(|s| &s.title == t))
+                .collect()
+        } else {
+            stored
+                .into_iter()
+                .filter(|s| s.title.starts_with(prefix.as_str()) && s.views == 5)
+                .map(|s| s.title)
+                .collect()
+        };
+        changed.sort();
+        // Every row the statement changed has its row, and the count it reported is
+        // the number recorded.
+        assert_eq!(changed, recorded, "{action}");
+        assert_eq!(affected, recorded.len() as u64, "{action}");
+    }
+    Ok(())
+}
