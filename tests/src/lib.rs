@@ -32,6 +32,10 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
+/// How long a harness SQLite connection waits for the write lock before "database is
+/// locked".
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -209,6 +213,10 @@ async fn connect_with(
     if let (Backend::Postgres, Some(name)) = (backend, name) {
         opts.set_schema_search_path(name.to_owned());
     }
+    // Every SQLite connection of a test waits this long for a competing writer, rather
+    // than sqlx's 5 s: a test that holds the write lock on purpose, or a loaded machine,
+    // must not turn into a "database is locked" failure. Only a hang reaches it.
+    opts.map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT));
     Database::connect(opts).await
 }
 
@@ -246,7 +254,7 @@ pub async fn setup_with(backend: Backend, test: &str, migrate: bool) -> Option<T
             let db = connect(&url, backend, None, 1)
                 .await
                 .expect("open sqlite file");
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
+            db.execute_unprepared("PRAGMA journal_mode=WAL;")
                 .await
                 .expect("sqlite pragmas");
             (db, None, Some(path), url)
