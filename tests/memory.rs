@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr};
 use sea_orm_audit_tests::fixtures::article;
-use sea_orm_audit_tests::{Backend, setup};
+use sea_orm_audit_tests::{Backend, TestDb, TestResult, run};
 
 struct Counting;
 
@@ -64,18 +64,21 @@ async fn write_batch(
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_memory_is_retained_per_write() {
-    let db = setup(Backend::Sqlite, "memory::no_memory_is_retained_per_write")
-        .await
-        .expect("sqlite");
+    // `run` drops the database file afterwards, also when an assertion fails.
+    run(
+        Backend::Sqlite,
+        "memory::no_memory_is_retained_per_write",
+        |db| Box::pin(async move { retained(&db).await }),
+    )
+    .await
+}
+
+async fn retained(db: &TestDb) -> TestResult {
     // Durability is not what this test is about; fsync per commit would dominate it.
-    db.db
-        .execute_unprepared("PRAGMA synchronous = OFF")
-        .await
-        .expect("pragma");
+    db.db.execute_unprepared("PRAGMA synchronous = OFF").await?;
     db.db
         .execute_unprepared("CREATE UNIQUE INDEX article_title ON article(title)")
-        .await
-        .expect("index");
+        .await?;
     let mut ids = Vec::new();
     for i in 0..100 {
         let a = article::ActiveModel {
@@ -88,8 +91,7 @@ async fn no_memory_is_retained_per_write() {
             ..Default::default()
         }
         .insert(&db.db)
-        .await
-        .expect("seed");
+        .await?;
         ids.push(a.id);
     }
     for id in &ids {
@@ -99,19 +101,16 @@ async fn no_memory_is_retained_per_write() {
             ..Default::default()
         }
         .update(&db.db)
-        .await
-        .expect("rename");
+        .await?;
     }
     // Warm-up: statement caches, pools and lazily built statics reach their size.
     for round in 0..20 {
-        write_batch(&db.db, &ids, round).await.expect("warm-up");
+        write_batch(&db.db, &ids, round).await?;
     }
     let before = LIVE.load(Ordering::Relaxed);
     let mut failed = 0;
     for round in 0..WRITES / ids.len() {
-        failed += write_batch(&db.db, &ids, 1000 + round)
-            .await
-            .expect("writes");
+        failed += write_batch(&db.db, &ids, 1000 + round).await?;
     }
     let after = LIVE.load(Ordering::Relaxed);
     assert_eq!(failed, WRITES / 10, "a tenth of the writes fail");
@@ -121,4 +120,5 @@ async fn no_memory_is_retained_per_write() {
         grown < 256 * 1024,
         "heap grew by {grown} bytes over {WRITES} writes"
     );
+    Ok(())
 }

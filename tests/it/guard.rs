@@ -1,20 +1,19 @@
+use std::sync::Arc;
+
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
 use sea_orm_audit::{AuditError, migration_guard, without_audit};
 use sea_orm_audit_tests::fixtures::article;
-use sea_orm_audit_tests::{Backend, Migrator, backend_test};
+use sea_orm_audit_tests::{
+    Backend, BoxFuture, Migrator, TestDb, TestResult, backend_test, run_with,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::common::{art, trail};
 
-async fn guard_case(backend: Backend) {
-    // A database where the audit migrations have not run yet.
-    let Some(db) =
-        sea_orm_audit_tests::setup_with(backend, concat!(module_path!(), "::guard"), false).await
-    else {
-        return;
-    };
-    let outcome: Result<(), Box<dyn std::error::Error + Send + Sync>> = async {
+/// On a database where the audit migrations have not run yet.
+fn guard_case(db: Arc<TestDb>) -> BoxFuture<TestResult> {
+    Box::pin(async move {
         // A data migration writing audited rows works before the audit tables exist.
         let a = migration_guard(async {
             let a = art("seeded").insert(&db.db).await?;
@@ -46,30 +45,32 @@ async fn guard_case(backend: Backend) {
         );
         guarded?;
         audited?;
+        db2.close().await?;
         without_audit(art("quiet").insert(&db.db)).await?;
         let rows = trail(&db.db).await?;
         let reprs: Vec<_> = rows.iter().filter_map(|r| r.object_repr.clone()).collect();
         assert_eq!(reprs, ["audited"]);
         assert_eq!(article::Entity::find().all(&db.db).await?.len(), 5);
         Ok(())
-    }
-    .await;
-    outcome.unwrap_or_else(|e| panic!("[{}] {e}", backend.name()));
+    })
 }
+
+// `run_with` drops the database afterwards, also when an assertion fails.
+const GUARD: &str = concat!(module_path!(), "::guard");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_guard_sqlite() {
-    guard_case(Backend::Sqlite).await
+    run_with(Backend::Sqlite, GUARD, false, guard_case).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_guard_postgres() {
-    guard_case(Backend::Postgres).await
+    run_with(Backend::Postgres, GUARD, false, guard_case).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_guard_mysql() {
-    guard_case(Backend::MySql).await
+    run_with(Backend::MySql, GUARD, false, guard_case).await
 }
 
 backend_test!(async fn migrations_go_down_and_up_again(db) {

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::{Decimal, Uuid};
@@ -14,12 +12,15 @@ use serde_json::json;
 
 use crate::common::trail;
 
-/// A moment strictly between the previous write and the next one.
-async fn tick() -> DateTime<Utc> {
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let t = Utc::now();
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    t
+/// When the newest audit row was stamped: `state_at` that moment includes that write
+/// and none after it. Taken from the stored row, not from the test's clock, so that it
+/// holds however close together the writes are and whatever the clock does.
+async fn stamped(db: &sea_orm::DatabaseConnection) -> Result<DateTime<Utc>, sea_orm::DbErr> {
+    trail(db)
+        .await?
+        .last()
+        .map(|r| r.created_at)
+        .ok_or_else(|| sea_orm::DbErr::Custom("no audit row yet".into()))
 }
 
 backend_test!(async fn keyset_pages_both_ways_with_filters(db) {
@@ -105,15 +106,18 @@ fn edit(m: &typed::Model, n: i64) -> typed::ActiveModel {
 }
 
 backend_test!(async fn state_at_across_create_updates_delete_restore(db) {
-    let t_before = tick().await;
     let v0 = sample(0).insert(&db.db).await?;
-    let t0 = tick().await;
+    let t0 = stamped(&db.db).await?;
+    // Stamps are stored to the microsecond or finer: one microsecond earlier is before
+    // the CREATE.
+    let t_before = t0 - TimeDelta::microseconds(1);
     let v1 = edit(&v0, 1).update(&db.db).await?;
-    let t1 = tick().await;
+    let t1 = stamped(&db.db).await?;
     let v2 = edit(&v1, 2).update(&db.db).await?;
-    let t2 = tick().await;
+    let t2 = stamped(&db.db).await?;
     v2.clone().into_active_model().delete(&db.db).await?;
-    let t3 = tick().await;
+    let t3 = stamped(&db.db).await?;
+    assert!(t_before < t0 && t0 < t1 && t1 < t2 && t2 < t3, "distinct stamps");
 
     let s = state_at::<typed::Model>(&db.db, v0.id, t_before).await?;
     assert_eq!(s.status, ObjectStatus::NotRecorded);
@@ -141,7 +145,7 @@ backend_test!(async fn state_at_across_create_updates_delete_restore(db) {
     assert_eq!(back.kind, RestoreKind::Inserted);
     assert_eq!(back.model, v1);
     assert_eq!(typed::Entity::find_by_id(v0.id).one(&db.db).await?, Some(v1.clone()));
-    let t4 = tick().await;
+    let t4 = stamped(&db.db).await?;
 
     let rows = object_history::<typed::Entity>(&db.db, v0.id).await?;
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
@@ -189,7 +193,7 @@ backend_test!(async fn excluded_and_masked_fields_are_reported_missing(db) {
     }
     .insert(&db.db)
     .await?;
-    let t = tick().await;
+    let t = stamped(&db.db).await?;
     let s = state_at::<article::Model>(&db.db, a.id, t).await?;
     assert_eq!(s.status, ObjectStatus::Exists);
     assert!(s.model.is_none());
@@ -222,7 +226,7 @@ backend_test!(async fn history_of_uuid_and_composite_keys(db) {
     translation::ActiveModel { article_id: Set(7), lang: Set("fr".into()), title: Set("Salut".into()) }
         .insert(&db.db)
         .await?;
-    let t = tick().await;
+    let t = stamped(&db.db).await?;
     let rows = object_history::<translation::Entity>(&db.db, (7, "fr".to_owned())).await?;
     assert_eq!(rows.len(), 1);
     let s = state_at::<translation::Model>(&db.db, (7, "fr".to_owned()), t).await?;
@@ -230,6 +234,5 @@ backend_test!(async fn history_of_uuid_and_composite_keys(db) {
     let page = AuditQuery::new().object_of::<translation::Entity>((7, "en".to_owned())).fetch(&db.db).await?;
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.entries[0].object_pk.as_deref(), Some(r#"[7,"en"]"#));
-    let _ = TimeDelta::zero();
     Ok(())
 });

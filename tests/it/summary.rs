@@ -1,18 +1,25 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use sea_orm_audit::entity::{audit_log, login_attempt, system_event};
 use sea_orm_audit::{AuditSummary, SummaryFilter, audit_summary};
 use sea_orm_audit_tests::backend_test;
 
-fn day(d: u32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2026, 3, d)
-        .and_then(|n| n.and_hms_opt(0, 0, 0))
+/// Midnight (UTC) of day `d` of the known data set, which starts on `base`.
+fn day(base: NaiveDate, d: u32) -> DateTime<Utc> {
+    (base + Days::new(u64::from(d) - 1))
+        .and_hms_opt(0, 0, 0)
         .map(|n| n.and_utc())
         .unwrap_or_default()
+}
+
+/// The first day of the known data set: a year and more before today, so that windows
+/// ending now (`last_days`) never reach it, whatever the date.
+fn base() -> NaiveDate {
+    Utc::now().date_naive() - Days::new(400)
 }
 
 async fn log<C: ConnectionTrait>(
@@ -102,7 +109,8 @@ async fn event<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn seed<C: ConnectionTrait>(db: &C) -> Result<(), sea_orm::DbErr> {
+async fn seed<C: ConnectionTrait>(db: &C, base: NaiveDate) -> Result<(), sea_orm::DbErr> {
+    let day = |d| day(base, d);
     let h = TimeDelta::hours;
     let (d1, d2, d3) = (day(1), day(2), day(3));
     log(db, "CREATE", Some("article"), Some("a1"), d1 + h(1)).await?;
@@ -159,7 +167,9 @@ fn pairs(r: &[sea_orm_audit::Ranked]) -> Vec<(&str, i64)> {
 }
 
 backend_test!(async fn summary_numbers_on_a_known_data_set(db) {
-    seed(&db.db).await?;
+    let base = base();
+    let day = |d| day(base, d);
+    seed(&db.db, base).await?;
     let f = SummaryFilter::range(day(1), day(4));
     let s = audit_summary(&db.db, &f).await?;
     assert_eq!(s.total_actions, 10);
@@ -172,7 +182,8 @@ backend_test!(async fn summary_numbers_on_a_known_data_set(db) {
     assert_eq!(pairs(&s.top_actors), [("a2", 5), ("a1", 4), ("a3", 1)]);
     assert_eq!(s.top_actors[0].label.as_deref(), Some("name of a2"));
     let per_day: Vec<(String, i64)> = s.per_day.iter().map(|d| (d.day.to_string(), d.count)).collect();
-    assert_eq!(per_day, [("2026-03-01".into(), 4), ("2026-03-02".into(), 3), ("2026-03-03".into(), 3)]);
+    let date = |d| day(d).date_naive().to_string();
+    assert_eq!(per_day, [(date(1), 4), (date(2), 3), (date(3), 3)]);
 
     // Top N and the per-actor / per-username view.
     let s1 = audit_summary(&db.db, &f.clone().top(1)).await?;
@@ -196,11 +207,6 @@ backend_test!(async fn summary_numbers_on_a_known_data_set(db) {
     let back: AuditSummary = serde_json::from_str(&json)?;
     assert_eq!(back, s);
 
-    // The recent window sees none of the 2026-03 data.
-    let recent = audit_summary(&db.db, &SummaryFilter::last_days(30)).await?;
-    assert_eq!(recent.total_actions, 0);
-    assert_eq!(recent.per_day.len(), 31);
-
     // Absurd ranges are answered (no day list past 1000 days), never a panic.
     let forever = audit_summary(&db.db, &SummaryFilter::last_days(u32::MAX)).await;
     let all = forever?;
@@ -210,18 +216,30 @@ backend_test!(async fn summary_numbers_on_a_known_data_set(db) {
     assert_eq!(audit_summary(&db.db, &far).await?.total_actions, 12);
     let backwards = audit_summary(&db.db, &SummaryFilter::range(day(4), day(1))).await?;
     assert_eq!((backwards.total_actions, backwards.per_day.len()), (0, 0));
+
+    // The last 30 days: one row 10 days old is in, one 31 days old and the known data
+    // set (400 days old) are out; every day of the window is listed.
+    let now = Utc::now();
+    log(&db.db, "VIEW", Some("invoice"), Some("a4"), now - TimeDelta::days(10)).await?;
+    log(&db.db, "VIEW", Some("invoice"), Some("a5"), now - TimeDelta::days(31)).await?;
+    let recent = audit_summary(&db.db, &SummaryFilter::last_days(30)).await?;
+    assert_eq!(recent.total_actions, 1);
+    assert_eq!(pairs(&recent.top_actors), [("a4", 1)]);
+    assert_eq!(recent.per_day.len(), 31);
+    assert_eq!(recent.per_day.iter().map(|d| d.count).sum::<i64>(), 1);
     Ok(())
 });
 
 backend_test!(async fn summary_runs_at_most_three_statements(db) {
-    seed(&db.db).await?;
+    let base = base();
+    seed(&db.db, base).await?;
     let mut counted = db.connect_again().await?;
     let statements = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&statements);
     counted.set_metric_callback(move |_info| {
         seen.fetch_add(1, Ordering::SeqCst);
     });
-    let s = audit_summary(&counted, &SummaryFilter::range(day(1), day(4)).actor("a1")).await?;
+    let s = audit_summary(&counted, &SummaryFilter::range(day(base, 1), day(base, 4)).actor("a1")).await?;
     assert_eq!(s.total_actions, 4);
     assert_eq!(statements.load(Ordering::SeqCst), 3);
     Ok(())

@@ -1,10 +1,15 @@
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::sync::Arc;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_audit::entity::system_event;
 use sea_orm_audit::{
     AuditError, EventType, RequestContext, SystemEvent, SystemEventLayer, install_panic_hook,
     log_system_event, resolve_event, spawn_event_writer, system_event,
 };
-use sea_orm_audit_tests::backend_test;
+use sea_orm_audit_tests::{Backend, backend_test};
 use tracing_subscriber::layer::SubscriberExt;
 
 async fn events(
@@ -129,23 +134,75 @@ backend_test!(async fn tracing_layer_counts_drops_and_flushes_on_shutdown(db) {
     assert!(!sink.try_record(SystemEvent::new(EventType::Info, "late")));
     assert_eq!(sink.stats().dropped, 1);
 
-    // A full queue drops and counts instead of blocking the application.
+    // A full queue drops and counts instead of blocking the application. The writer is
+    // stalled on purpose: another connection holds the write lock on `system_event`, so
+    // the writer's first insert waits. With a queue of 1, at most two events get past
+    // the sink (one in the stalled insert, one queued) and the other 298 must be
+    // dropped, at once: a sink that waited for room would never return, because the
+    // lock is only released after the burst.
     let (sink, handle) = spawn_event_writer(db.connect_again().await?, 1)?;
-    let subscriber = tracing_subscriber::registry().with(SystemEventLayer::new(sink));
-    let started = std::time::Instant::now();
-    tracing::subscriber::with_default(subscriber, || {
-        for i in 0..300 {
-            tracing::error!(n = i, "burst");
-        }
+    let locker = db.connect_again().await?;
+    let lock = lock_system_event(&locker, db.backend).await?;
+    let burst = tokio::task::spawn_blocking(move || {
+        let subscriber = tracing_subscriber::registry().with(SystemEventLayer::new(sink));
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..300 {
+                tracing::error!(n = i, "burst");
+            }
+        });
     });
-    let emit_time = started.elapsed();
+    // A guard against a hang, not a measure of speed: the burst needs microseconds.
+    let emitted = tokio::time::timeout(std::time::Duration::from_secs(120), burst).await;
+    release(lock, db.backend).await?;
+    locker.close().await?;
+    emitted.map_err(|_| "emitting into a full queue blocked while the writer was stalled")??;
     let stats = handle.shutdown().await;
-    assert!(stats.dropped > 0, "{stats:?}");
+    assert_eq!(stats.failed, 0, "{stats:?}");
     assert_eq!(stats.written + stats.dropped, 300, "{stats:?}");
+    assert!((1..=2).contains(&stats.written), "{stats:?}");
     assert_eq!(events(&db.db).await?.len() as u64, 11 + stats.written);
-    assert!(emit_time < std::time::Duration::from_secs(2), "emitting blocked: {emit_time:?}");
     Ok(())
 });
+
+/// Takes the write lock on `system_event` from `conn` until [`release`]: writers on
+/// other connections wait (readers do not, except on MariaDB).
+async fn lock_system_event(
+    conn: &DatabaseConnection,
+    backend: Backend,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = match backend {
+        // BEGIN IMMEDIATE takes SQLite's one write lock for the whole database.
+        Backend::Sqlite => {
+            conn.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?
+        }
+        Backend::Postgres => {
+            let txn = conn.begin().await?;
+            txn.execute_unprepared("LOCK TABLE system_event IN EXCLUSIVE MODE")
+                .await?;
+            txn
+        }
+        // LOCK TABLES belongs to the session (and commits the transaction it runs in);
+        // the transaction only keeps the same pooled connection for UNLOCK TABLES.
+        Backend::MySql => {
+            let txn = conn.begin().await?;
+            txn.execute_unprepared("LOCK TABLES system_event WRITE")
+                .await?;
+            txn
+        }
+    };
+    Ok(txn)
+}
+
+async fn release(lock: DatabaseTransaction, backend: Backend) -> Result<(), DbErr> {
+    if backend == Backend::MySql {
+        lock.execute_unprepared("UNLOCK TABLES").await?;
+    }
+    lock.rollback().await
+}
 
 backend_test!(async fn tracing_layer_ignores_its_own_writes(db) {
     // Everything on one thread, so the writer's task and the application share the
@@ -189,16 +246,26 @@ backend_test!(async fn tracing_layer_ignores_its_own_writes(db) {
 
 static PANIC_HOOK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+type PanicHook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync;
+
 backend_test!(async fn panic_hook_records_panics_without_blocking(db) {
     let _one_hook_at_a_time = PANIC_HOOK.lock().await;
     let (sink, handle) = spawn_event_writer(db.connect_again().await?, 64)?;
+    // The hook is process-wide: whatever was installed before (the test harness's, or
+    // another library's) must be back afterwards. A hook cannot be cloned, so the
+    // previous one is shared between the hook chain and the restore.
+    let previous: Arc<PanicHook> = Arc::from(std::panic::take_hook());
+    let chained = Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| chained(info)));
     install_panic_hook(sink);
     let marker = format!("boom {}", db.backend.name());
     let m = marker.clone();
     let line = line!() + 1;
-    let joined = std::thread::Builder::new().name("worker-7".into()).spawn(move || panic!("{m}"))?.join();
-    let _ = std::panic::take_hook(); // back to the default hook
-    assert!(joined.is_err());
+    let spawned = std::thread::Builder::new().name("worker-7".into()).spawn(move || panic!("{m}"));
+    let joined = spawned.map(|t| t.join());
+    drop(std::panic::take_hook());
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    assert!(joined?.is_err());
     handle.flush().await?;
     handle.shutdown().await;
 

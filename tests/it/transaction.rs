@@ -114,6 +114,9 @@ backend_test!(async fn strict_mode_refuses_plain_connections(db) {
     Ok(())
 });
 
+/// How often one writer retries SQLite's "database is locked" before giving up.
+const MAX_BUSY_RETRIES: u32 = 1000;
+
 backend_test!(async fn concurrent_updates_give_a_consistent_chain(db) {
     let a = art("counter").insert(&db.db).await?;
     let pool = Arc::new(db.connect_again().await?);
@@ -122,7 +125,7 @@ backend_test!(async fn concurrent_updates_give_a_consistent_chain(db) {
         let pool = Arc::clone(&pool);
         let id = a.id;
         tasks.push(tokio::spawn(async move {
-            let mut done = 0;
+            let (mut done, mut busy) = (0, 0);
             while done < 4 {
                 // The application reads without a lock, so it may compute from a stale
                 // value; the audit must still record what really was in the row.
@@ -134,8 +137,17 @@ backend_test!(async fn concurrent_updates_give_a_consistent_chain(db) {
                         txn.commit().await?;
                         done += 1;
                     }
-                    // SQLite refuses a second writer with "database is locked": retry.
-                    Err(e) if sqlite_busy(&e) => {}
+                    // SQLite refuses a second writer with "database is locked": retry,
+                    // a bounded number of times, so that a lock that never clears fails
+                    // the test instead of hanging it.
+                    Err(e) if sqlite_busy(&e) => {
+                        busy += 1;
+                        if busy == MAX_BUSY_RETRIES {
+                            return Err(DbErr::Custom(format!(
+                                "still busy after {MAX_BUSY_RETRIES} retries ({done} of 4 updates done): {e}"
+                            )));
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }

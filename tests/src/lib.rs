@@ -32,6 +32,10 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
+/// How long a harness SQLite connection waits for the write lock before "database is
+/// locked".
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -73,7 +77,9 @@ impl TestDb {
         connect_with(&self.url, self.backend, Some(&self.name), 2, true).await
     }
 
-    async fn teardown(self) {
+    /// Closes the connections and drops the database (schema, or file). [`run`] calls
+    /// it; a test that calls [`setup`] itself calls it at the end.
+    pub async fn teardown(self) {
         let _ = self.db.close().await;
         match self.backend {
             Backend::Sqlite => {
@@ -114,10 +120,15 @@ impl std::ops::Deref for TestDb {
     }
 }
 
+/// Whether `CI` asks for unreachable backends to fail rather than be skipped: `true`,
+/// `1` or `yes`, in any case.
 fn ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false)
+    std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim();
+        ["true", "1", "yes"]
+            .iter()
+            .any(|w| v.eq_ignore_ascii_case(w))
+    })
 }
 
 pub fn url_for(backend: Backend) -> String {
@@ -132,9 +143,14 @@ pub fn url_for(backend: Backend) -> String {
     }
 }
 
+/// A database, schema or file name for one run of `test`. The random part keeps names
+/// apart across runs: process ids repeat (every container starts at a low one), and a
+/// repeated SQLite name would reopen a file a crashed run left behind (`mode=rwc`).
+/// 54 characters plus the counter's digits, under the 63 PostgreSQL allows (MariaDB: 64).
 fn unique_name(test: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = uuid::Uuid::new_v4().simple().to_string();
     let clean: Vec<char> = test
         .trim_start_matches("it::")
         .chars()
@@ -147,7 +163,7 @@ fn unique_name(test: &str) -> String {
         })
         .collect();
     let short: String = clean[clean.len().saturating_sub(36)..].iter().collect();
-    format!("sat_{short}_{}_{n}", std::process::id())
+    format!("sat_{short}_{}_{n}", &random[..12])
 }
 
 /// Replaces the database path of a server URL.
@@ -197,6 +213,10 @@ async fn connect_with(
     if let (Backend::Postgres, Some(name)) = (backend, name) {
         opts.set_schema_search_path(name.to_owned());
     }
+    // Every SQLite connection of a test waits this long for a competing writer, rather
+    // than sqlx's 5 s: a test that holds the write lock on purpose, or a loaded machine,
+    // must not turn into a "database is locked" failure. Only a hang reaches it.
+    opts.map_sqlx_sqlite_opts(|o| o.busy_timeout(SQLITE_BUSY_TIMEOUT));
     Database::connect(opts).await
 }
 
@@ -234,7 +254,7 @@ pub async fn setup_with(backend: Backend, test: &str, migrate: bool) -> Option<T
             let db = connect(&url, backend, None, 1)
                 .await
                 .expect("open sqlite file");
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
+            db.execute_unprepared("PRAGMA journal_mode=WAL;")
                 .await
                 .expect("sqlite pragmas");
             (db, None, Some(path), url)
@@ -307,7 +327,17 @@ pub async fn run(
     test: &'static str,
     body: fn(Arc<TestDb>) -> BoxFuture<TestResult>,
 ) {
-    let Some(db) = setup(backend, test).await else {
+    run_with(backend, test, true, body).await
+}
+
+/// [`run`], optionally without running the audit migrations first.
+pub async fn run_with(
+    backend: Backend,
+    test: &'static str,
+    migrate: bool,
+    body: fn(Arc<TestDb>) -> BoxFuture<TestResult>,
+) {
+    let Some(db) = setup_with(backend, test, migrate).await else {
         return;
     };
     let db = Arc::new(db);

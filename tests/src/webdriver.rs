@@ -41,10 +41,18 @@ pub fn find_browser() -> Option<(PathBuf, PathBuf)> {
     Some((chrome, driver))
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A TCP port on 127.0.0.1 that was free a moment ago. Only a guess: another process can
+/// take it before chromedriver binds it, which [`Browser::start`] detects and retries.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// How many ports [`Browser::start`] tries before giving up.
+const START_ATTEMPTS: usize = 3;
+
+/// How long one chromedriver may take to answer `/status` with ready. A bound against a
+/// hang, not a speed requirement.
+const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// A running chromedriver with one headless browser session; both end on drop.
 #[derive(Debug)]
@@ -56,33 +64,30 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium with a fresh profile.
+    /// Starts chromedriver and a headless Chromium with a fresh profile. A chromedriver
+    /// that exits or never gets ready (most likely: its port was taken in the meantime)
+    /// is retried on a new port, [`START_ATTEMPTS`] times, and then reported as an error.
     pub async fn start(chrome: &Path, driver: &Path) -> Result<Self, Error> {
-        let port = free_port()?;
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let profile = std::env::temp_dir().join(format!(
-            "sea-orm-audit-chrome-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&profile)?;
-        let mut browser = Self {
-            driver: child,
-            port,
-            session: String::new(),
-            profile,
-        };
-        for _ in 0..100 {
-            if let Ok(status) = browser.http("GET", "/status", None).await
-                && status["value"]["ready"] == json!(true)
-            {
-                break;
+        let mut failures = Vec::new();
+        let mut ready = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::launch(driver).await {
+                Ok(browser) => {
+                    ready = Some(browser);
+                    break;
+                }
+                Err(e) => failures.push(e.to_string()),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let Some(mut browser) = ready else {
+            return Err(format!(
+                "chromedriver {} did not start in {START_ATTEMPTS} attempts: {}",
+                driver.display(),
+                failures.join("; ")
+            )
+            .into());
+        };
+        std::fs::create_dir_all(&browser.profile)?;
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -103,6 +108,49 @@ impl Browser {
             .ok_or_else(|| format!("no session: {created}"))?
             .to_owned();
         Ok(browser)
+    }
+
+    /// Starts chromedriver on a new port and waits until it is ready. On an error the
+    /// half-started `Browser` is dropped, which kills the process.
+    async fn launch(driver: &Path) -> Result<Self, Error> {
+        let port = free_port()?;
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut browser = Self {
+            driver: child,
+            port,
+            session: String::new(),
+            profile: std::env::temp_dir().join(format!(
+                "sea-orm-audit-chrome-{}",
+                uuid::Uuid::new_v4().simple()
+            )),
+        };
+        let deadline = tokio::time::Instant::now() + READY_WAIT;
+        loop {
+            if let Some(status) = browser.driver.try_wait()? {
+                return Err(format!("chromedriver on port {port} exited with {status}").into());
+            }
+            // Checked again after the answer, so that a ready reply from some other
+            // process that got the port first is not taken for ours.
+            let probe = browser.http("GET", "/status", None);
+            if let Ok(Ok(reply)) = tokio::time::timeout(Duration::from_secs(5), probe).await
+                && reply["value"]["ready"] == json!(true)
+                && browser.driver.try_wait()?.is_none()
+            {
+                return Ok(browser);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "chromedriver on port {port} not ready after {} s",
+                    READY_WAIT.as_secs()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn http(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
@@ -328,6 +376,7 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
