@@ -6,15 +6,15 @@ use sea_orm::ActiveValue::{Set, Unchanged};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, Statement, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditError, AuditedConnection, WrapperOptions, without_audit};
-use sea_orm_audit_tests::fixtures::article;
+use sea_orm_audit_tests::fixtures::{article, plain};
 use sea_orm_audit_tests::{Backend, TestDb, backend_test};
 use serde_json::json;
 
-use crate::common::{changes, sqlite_busy, trail};
+use crate::common::{changes, keys, sqlite_busy, trail};
 
 fn art(title: &str) -> article::ActiveModel {
     article::ActiveModel {
@@ -426,23 +426,31 @@ async fn reset(db: &TestDb) -> Result<(), DbErr> {
     .await
 }
 
+/// Every article, by id.
+async fn articles<C: ConnectionTrait>(db: &C) -> Result<Vec<article::Model>, DbErr> {
+    article::Entity::find()
+        .order_by_asc(article::Column::Id)
+        .all(db)
+        .await
+}
+
 backend_test!(async fn every_write_path_is_audited_like_the_hooks_or_refused(db) {
     sea_orm_audit::register::<article::Entity>();
     let wrapped = AuditedConnection::new(db.db.clone());
     for &path in PATHS {
         reset(db).await?;
+        let data_before = articles(&db.db).await?;
         let expectation = expect(path, db.backend);
         let outcome = through_path(path, &wrapped).await;
         let got = normalized(trail(&db.db).await?);
-        let data_after: Vec<article::Model> = article::Entity::find().all(&db.db).await?;
+        let data_after = articles(&db.db).await?;
         match expectation {
             Expect::Refused => {
                 let err = outcome.expect_err(&format!("{path:?} must be refused"));
                 assert!(AuditError::is_audit_error(&err), "{path:?}: {err}");
                 assert!(err.to_string().contains("refused a write to audited table `article`"), "{path:?}: {err}");
                 assert!(got.is_empty(), "{path:?} wrote audit rows");
-                assert_eq!(data_after.len(), 3, "{path:?} changed data");
-                assert!(data_after.iter().all(|a| a.views == 0 && a.id <= 3), "{path:?} changed data");
+                assert_eq!(data_after, data_before, "{path:?} changed data");
             }
             Expect::NotOnBackend => {
                 assert!(outcome.is_err(), "{path:?} unexpectedly works on {:?}", db.backend);
@@ -453,7 +461,7 @@ backend_test!(async fn every_write_path_is_audited_like_the_hooks_or_refused(db)
                 reset(db).await?;
                 through_hooks(path, &db.db).await?;
                 let reference = normalized(trail(&db.db).await?);
-                let data_ref: Vec<article::Model> = article::Entity::find().all(&db.db).await?;
+                let data_ref = articles(&db.db).await?;
                 assert!(!reference.is_empty(), "{path:?}: the reference wrote nothing");
                 assert_eq!(got, reference, "{path:?}: audit rows differ from the hook path");
                 assert_eq!(data_after, data_ref, "{path:?}: data differs from the hook path");
@@ -477,9 +485,27 @@ backend_test!(async fn raw_sql_escape_hatch_records_a_statement_row(db) {
     assert_eq!(r.table_name.as_deref(), Some("article"));
     assert_eq!(r.reason.as_deref(), Some("backfill view counts"));
     assert_eq!(changes(r), json!({"statement": {"sql": "UPDATE article SET views = views + 1", "rows": 1}}));
-    // Reads and writes to unaudited tables pass straight through.
-    wrapped.execute_unprepared("UPDATE plain SET name = 'y'").await?;
-    wrapped.query_all_raw(Statement::from_string(db.db.get_database_backend(), "SELECT * FROM article")).await?;
+    // Reads and writes to unaudited tables pass straight through, unrecorded.
+    db.db.execute_unprepared("INSERT INTO plain (id, name) VALUES (1, 'x'), (2, 'x')").await?;
+    let res = wrapped.execute_unprepared("UPDATE plain SET name = 'y' WHERE id = 1").await?;
+    assert_eq!(res.rows_affected(), 1);
+    let names: Vec<(i64, String)> = plain::Entity::find()
+        .order_by_asc(plain::Column::Id)
+        .all(&db.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    assert_eq!(names, [(1, "y".to_owned()), (2, "x".to_owned())]);
+    let read = wrapped
+        .query_all_raw(Statement::from_string(db.db.get_database_backend(), "SELECT title, views FROM article"))
+        .await?;
+    let read: Vec<(String, i32)> = read
+        .iter()
+        .map(|r| Ok((r.try_get("", "title")?, r.try_get("", "views")?)))
+        .collect::<Result<_, DbErr>>()?;
+    assert_eq!(read, [("x".to_owned(), 1)]);
+    assert_eq!(trail(&db.db).await?.len(), 2, "no row for the unaudited table or the read");
     Ok(())
 });
 
@@ -592,16 +618,86 @@ backend_test!(async fn summary_rows_are_opt_in(db) {
     Ok(())
 });
 
+/// An audited entity of its own for each backend's run of
+/// `hooks_stand_aside_behind_the_wrapper`: registration is process-wide, so an entity
+/// any other test (or another backend's run) writes would already be registered.
+macro_rules! first_use_entity {
+    ($module:ident, $table:tt) => {
+        mod $module {
+            use sea_orm::entity::prelude::*;
+            use sea_orm_audit::Audited;
+
+            pub const TABLE: &str = $table;
+
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Audited)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key)]
+                pub id: i64,
+                pub name: String,
+                pub views: i32,
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+        }
+    };
+}
+
+first_use_entity!(first_use_sqlite, "first_use_sqlite");
+first_use_entity!(first_use_postgres, "first_use_postgres");
+first_use_entity!(first_use_mysql, "first_use_mysql");
+
+/// Creates, updates and deletes one row of `$module` through `wrapped`, checking that
+/// the entity is registered by its hooks on the first write and not before.
+macro_rules! write_on_first_use {
+    ($module:ident, $db:expr, $wrapped:expr) => {{
+        use $module as m;
+        sea_orm_audit_tests::create_table(&$db.db, m::Entity).await?;
+        assert!(
+            !sea_orm_audit::is_registered(m::TABLE),
+            "registered before its first write"
+        );
+        let row = m::ActiveModel {
+            name: Set("once".into()),
+            views: Set(0),
+            ..Default::default()
+        }
+        .insert($wrapped)
+        .await?;
+        assert!(
+            sea_orm_audit::is_registered(m::TABLE),
+            "the hooks did not register the entity"
+        );
+        let mut am = row.into_active_model();
+        am.views = Set(1);
+        let row = am.update($wrapped).await?;
+        assert_eq!(
+            m::Entity::find_by_id(row.id)
+                .one(&$db.db)
+                .await?
+                .map(|r| r.views),
+            Some(1)
+        );
+        row.into_active_model().delete($wrapped).await?;
+        assert!(m::Entity::find().one(&$db.db).await?.is_none());
+        m::TABLE
+    }};
+}
+
 backend_test!(async fn hooks_stand_aside_behind_the_wrapper(db) {
     let wrapped = AuditedConnection::new(db.db.clone());
-    // No explicit registration: the hooks register the entity on first use.
-    let a = art("once").insert(&wrapped).await?;
-    let mut am = a.into_active_model();
-    am.views = Set(1);
-    let a = am.update(&wrapped).await?;
-    a.into_active_model().delete(&wrapped).await?;
-    let actions: Vec<String> = trail(&db.db).await?.into_iter().map(|r| r.action).collect();
-    assert_eq!(actions, ["CREATE", "UPDATE", "DELETE"], "each change recorded exactly once");
+    // No explicit registration: the hooks register the entity on first use, and the
+    // wrapper then records each change once.
+    let table = match db.backend {
+        Backend::Sqlite => write_on_first_use!(first_use_sqlite, db, &wrapped),
+        Backend::Postgres => write_on_first_use!(first_use_postgres, db, &wrapped),
+        Backend::MySql => write_on_first_use!(first_use_mysql, db, &wrapped),
+    };
+    let rows = trail(&db.db).await?;
+    let actions: Vec<(Option<String>, String)> = rows.into_iter().map(|r| (r.table_name, r.action)).collect();
+    let of = |action: &str| (Some(table.to_owned()), action.to_owned());
+    assert_eq!(actions, [of("CREATE"), of("UPDATE"), of("DELETE")], "each change recorded exactly once");
     Ok(())
 });
 
@@ -755,11 +851,10 @@ backend_test!(async fn mysql_read_back_is_answered_from_the_audit_read(db) {
     assert_eq!(updated.views, 7);
     // Kept after an exec() that SeaORM does not follow with a read: a different read
     // next goes to the database, and so does the same read once `inner()` was used.
-    let other = article::Entity::insert(art("other")).exec(&txn).await?;
+    article::Entity::insert(art("other")).exec(&txn).await?;
     let found = article::Entity::find_by_id(a.id).one(&txn).await?;
     assert_eq!(found.map(|m| m.title), Some("kept".to_owned()));
-    article::Entity::insert(art("third")).exec(&txn).await?;
-    let third_id = other.last_insert_id + 1;
+    let third_id = article::Entity::insert(art("third")).exec(&txn).await?.last_insert_id;
     txn.inner()
         .execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
@@ -795,13 +890,23 @@ backend_test!(async fn concurrent_bulk_increments_give_a_consistent_chain(db) {
     let pool = AuditedConnection::new(db.connect_again().await?);
     let pool = Arc::new(pool);
     let mysql = db.backend == Backend::MySql;
+    // Busy retries per writer (SQLite): a bound, so a writer that never gets the lock
+    // fails the test instead of hanging it.
+    const MAX_ATTEMPTS: usize = 1000;
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let pool = Arc::clone(&pool);
         let id = a.id;
         tasks.push(tokio::spawn(async move {
             let mut done = 0;
+            let mut attempts = 0;
             while done < 4 {
+                attempts += 1;
+                if attempts > MAX_ATTEMPTS {
+                    return Err(DbErr::Custom(format!(
+                        "{done} of 4 increments after {MAX_ATTEMPTS} attempts: SQLite stayed busy"
+                    )));
+                }
                 let txn = pool.begin().await?;
                 let update = article::Entity::update_many()
                     .col_expr(article::Column::Views, Expr::col(article::Column::Views).add(1))
@@ -1035,6 +1140,47 @@ backend_test!(async fn kept_read_back_is_dropped_by_statements_past_the_statemen
     Ok(())
 });
 
+/// The server's id of the session running `txn` (PostgreSQL or MySQL).
+async fn session_id(txn: &sea_orm_audit::AuditedTransaction) -> Result<i64, DbErr> {
+    let sql = match txn.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::bigint AS id",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
+    };
+    let row = txn
+        .query_one_raw(Statement::from_string(txn.get_database_backend(), sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no session id".into()))?;
+    row.try_get("", "id")
+}
+
+/// How many sessions are waiting for a lock that session `holder` holds.
+async fn waiting_on(db: &TestDb, holder: i64) -> Result<i64, DbErr> {
+    let backend = db.db.get_database_backend();
+    let stmt = match db.backend {
+        Backend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT count(*)::bigint AS n FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))",
+            [(holder as i32).into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT CAST(COUNT(*) AS SIGNED) AS n \
+             FROM information_schema.INNODB_LOCK_WAITS w \
+             JOIN information_schema.INNODB_TRX waiting ON waiting.trx_id = w.requesting_trx_id \
+             JOIN information_schema.INNODB_TRX holding ON holding.trx_id = w.blocking_trx_id \
+             WHERE waiting.trx_state = 'LOCK WAIT' AND holding.trx_mysql_thread_id = ?",
+            [holder.into()],
+        ),
+    };
+    let row = db
+        .db
+        .query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| DbErr::Custom("no count".into()))?;
+    row.try_get("", "n")
+}
+
 backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
     // Writer A updates a row and holds its lock; writer B's update of the same row
     // starts while A is still open and must record, as its old value, what A
@@ -1060,12 +1206,22 @@ backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
         Ok::<_, DbErr>(txn)
     };
     let first = increment(wrapped.clone(), a.id).await?;
+    let holder = session_id(&first).await?;
     let second = tokio::spawn(async move {
         let txn = increment(wrapped, a.id).await?;
         txn.commit().await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!second.is_finished(), "the second writer waits for the first one's lock");
+    // Commit only once the second writer is blocked on the first one's lock, or the
+    // test could pass with the two writes one after the other. MariaDB refreshes
+    // INNODB_TRX only when it was last read more than 0.1 s earlier: poll slower there.
+    let pause = std::time::Duration::from_millis(if mysql { 250 } else { 50 });
+    let mut polls = 0;
+    while waiting_on(db, holder).await? == 0 {
+        assert!(!second.is_finished(), "the second writer finished without waiting for the lock");
+        polls += 1;
+        assert!(polls < 150, "the second writer never waited for the first one's lock");
+        tokio::time::sleep(pause).await;
+    }
     first.commit().await?;
     second.await.map_err(|e| DbErr::Custom(e.to_string()))??;
     let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "UPDATE").collect();
@@ -1106,6 +1262,214 @@ backend_test!(async fn rows_written_together_keep_nulls_metadata_and_times(db) {
             assert_eq!(row.metadata, None, "row {i}");
         }
         assert!(start <= row.created_at && row.created_at <= end, "row {i}: {}", row.created_at);
+    }
+    Ok(())
+});
+
+backend_test!(async fn a_scoped_config_applies_through_the_wrapper(db) {
+    // Skipped tables and actions, the off switch and without_audit hold for the bulk
+    // paths, which only the auditing connection sees, as they do for the hooks.
+    use sea_orm_audit::AuditConfig;
+    use sea_orm_audit_tests::fixtures::tag;
+    sea_orm_audit::register::<article::Entity>();
+    sea_orm_audit::register::<tag::Entity>();
+    let wrapped = AuditedConnection::new(db.db.clone());
+    let new_tag = |label: &str| tag::ActiveModel { id: Set(uuid::Uuid::new_v4()), label: Set(label.into()) };
+    let recorded = || async {
+        let rows = trail(&db.db).await?;
+        Ok::<_, DbErr>(rows.into_iter().map(|r| (r.action, r.object_repr.unwrap_or_default())).collect::<Vec<_>>())
+    };
+    let row = |action: &str, repr: &str| (action.to_owned(), repr.to_owned());
+
+    AuditConfig::new()
+        .skip_table("tag")
+        .scope(async {
+            tag::Entity::insert_many([new_tag("t1"), new_tag("t2")]).exec(&wrapped).await?;
+            tag::Entity::update_many().col_expr(tag::Column::Label, Expr::value("t")).exec(&wrapped).await?;
+            article::Entity::insert_many([art("a"), art("b"), art("c")]).exec(&wrapped).await?;
+            Ok::<_, DbErr>(())
+        })
+        .await?;
+    let labels: Vec<String> = tag::Entity::find().all(&db.db).await?.into_iter().map(|t| t.label).collect();
+    assert_eq!(labels, ["t", "t"], "the skipped table's writes took effect");
+    assert_eq!(recorded().await?, [row("CREATE", "a"), row("CREATE", "b"), row("CREATE", "c")]);
+
+    let b = articles(&db.db).await?.into_iter().find(|a| a.title == "b").ok_or("no b")?;
+    AuditConfig::new()
+        .skip_action("delete")
+        .scope(async {
+            article::Entity::update_many()
+                .col_expr(article::Column::Views, Expr::value(1))
+                .filter(article::Column::Title.ne("c"))
+                .exec(&wrapped)
+                .await?;
+            article::Entity::delete_many().filter(article::Column::Title.eq("a")).exec(&wrapped).await?;
+            let txn = wrapped.begin().await?;
+            article::Entity::delete_by_id(b.id).exec(&txn).await?;
+            txn.commit().await
+        })
+        .await?;
+    assert_eq!(articles(&db.db).await?.iter().map(|a| a.title.as_str()).collect::<Vec<_>>(), ["c"]);
+    let want = [row("CREATE", "a"), row("CREATE", "b"), row("CREATE", "c"), row("UPDATE", "a"), row("UPDATE", "b")];
+    assert_eq!(recorded().await?, want, "UPDATEs recorded, DELETEs not");
+
+    AuditConfig::new()
+        .enabled(false)
+        .scope(async {
+            article::Entity::update_many().col_expr(article::Column::Views, Expr::value(2)).exec(&wrapped).await?;
+            let txn = wrapped.begin().await?;
+            article::Entity::insert(art("d")).exec(&txn).await?;
+            txn.commit().await
+        })
+        .await?;
+    without_audit(async {
+        article::Entity::update_many().col_expr(article::Column::Published, Expr::value(true)).exec(&wrapped).await?;
+        article::Entity::insert_many([art("e")]).exec(&wrapped).await?;
+        article::Entity::delete_many().filter(article::Column::Title.eq("d")).exec(&wrapped).await?;
+        Ok::<_, DbErr>(())
+    })
+    .await?;
+    let now: Vec<(String, i32, bool)> =
+        articles(&db.db).await?.into_iter().map(|a| (a.title, a.views, a.published)).collect();
+    assert_eq!(now, [("c".to_owned(), 2, true), ("e".to_owned(), 0, false)], "unrecorded writes took effect");
+    assert_eq!(recorded().await?, want, "nothing recorded while disabled or suppressed");
+
+    // Outside the scopes the same wrapper records again.
+    article::Entity::delete_many().exec(&wrapped).await?;
+    let mut want = want.to_vec();
+    want.extend([row("DELETE", "c"), row("DELETE", "e")]);
+    assert_eq!(recorded().await?, want);
+    Ok(())
+});
+
+backend_test!(async fn config_masking_applies_through_the_wrapper(db) {
+    // Fields masked, excluded or named secret by the configuration (no attribute) on
+    // the bulk paths, including PostgreSQL's one-statement path, which builds the
+    // `changes` JSON in SQL.
+    use sea_orm_audit::AuditConfig;
+    use sea_orm_audit_tests::fixtures::member;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    sea_orm_audit::register::<member::Entity>();
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut conn = db.db.clone();
+    let counter = Arc::clone(&statements);
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let wrapped = AuditedConnection::new(conn);
+    let cfg = AuditConfig::new()
+        .mask_field("member.email")
+        .exclude_field("member.api_key")
+        .secret_name("display_name");
+    let new_member = |i: u8| member::ActiveModel {
+        email: Set(format!("mail-{i}@example.com")),
+        password_hash: Set(format!("pw-hash-{i}")),
+        api_key: Set(Some(format!("sk-live-{i}"))),
+        access_token: Set(Some(format!("at-{i}"))),
+        reset_token: Set(Some(format!("rt-{i}"))),
+        display_name: Set(format!("Name {i}")),
+        ..Default::default()
+    };
+    let count = |before: usize| statements.load(Ordering::Relaxed) - before;
+    let (inserted, updated) = cfg
+        .scope(async {
+            let before = statements.load(Ordering::Relaxed);
+            member::Entity::insert_many([new_member(1), new_member(2)]).exec(&wrapped).await?;
+            let inserted = count(before);
+            let before = statements.load(Ordering::Relaxed);
+            member::Entity::update_many()
+                .col_expr(member::Column::Email, Expr::value("mail-new@example.com"))
+                .col_expr(member::Column::PasswordHash, Expr::value("pw-hash-new"))
+                .col_expr(member::Column::ApiKey, Expr::value("sk-live-new"))
+                .col_expr(member::Column::DisplayName, Expr::value("Name new"))
+                .col_expr(member::Column::ResetToken, Expr::value("rt-new"))
+                .exec(&wrapped)
+                .await?;
+            let updated = count(before);
+            // A change to an excluded field alone records nothing.
+            member::Entity::update_many()
+                .col_expr(member::Column::ApiKey, Expr::value("sk-live-newer"))
+                .exec(&wrapped)
+                .await?;
+            Ok::<_, DbErr>((inserted, updated))
+        })
+        .await?;
+    if db.backend == Backend::Postgres {
+        assert_eq!((inserted, updated), (1, 1), "the one-statement path was taken");
+    }
+    let stored = member::Entity::find().all(&db.db).await?;
+    assert!(stored.iter().all(|m| m.api_key.as_deref() == Some("sk-live-newer")));
+    let rows = trail(&db.db).await?;
+    assert_eq!(rows.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["CREATE", "CREATE", "UPDATE", "UPDATE"]);
+    let masked = json!({"masked": true});
+    for r in &rows {
+        let c = changes(r);
+        let pk = r.object_pk.clone().unwrap_or_default();
+        assert_eq!(r.object_repr, Some(format!("member#{pk}")), "the masked repr column is not shown");
+        for field in ["email", "display_name", "password_hash"] {
+            assert_eq!(c[field], masked, "{field} in {c}");
+        }
+        assert!(c.get("api_key").is_none(), "the excluded field is recorded: {c}");
+        let all = format!("{r:?}");
+        for secret in ["mail-", "pw-hash-", "sk-live-", "Name "] {
+            assert!(!all.contains(secret), "{secret} leaked into {all}");
+        }
+    }
+    for r in &rows[..2] {
+        assert_eq!(changes(r)["access_token"], masked);
+        assert!(changes(r)["reset_token"]["new"].as_str().is_some_and(|t| t.starts_with("rt-")));
+    }
+    for r in &rows[2..] {
+        let c = changes(r);
+        assert_eq!(c["reset_token"]["new"], json!("rt-new"), "unmasked by its attribute: {c}");
+        assert_eq!(keys(&c), ["display_name", "email", "password_hash", "reset_token"]);
+    }
+    Ok(())
+});
+
+backend_test!(async fn a_rolled_back_savepoint_leaves_no_rows(db) {
+    // A transaction nested in an auditing transaction is a savepoint: rolled back, its
+    // changes and their audit rows go; the outer transaction's rows, recorded before
+    // and after it, stay. Both with rows buffered until commit and (PostgreSQL) written
+    // by each statement.
+    sea_orm_audit::register::<article::Entity>();
+    for wrapped in [AuditedConnection::new(db.db.clone()), buffered(db)] {
+        db.db.execute_unprepared("DELETE FROM article").await?;
+        db.db.execute_unprepared("DELETE FROM audit_log").await?;
+        let txn = wrapped.begin().await?;
+        art("outer 1").insert(&txn).await?;
+        article::Entity::insert_many([art("outer 2")]).exec(&txn).await?;
+
+        let nested = txn.begin().await?;
+        art("inner").insert(&nested).await?;
+        article::Entity::update_many().col_expr(article::Column::Views, Expr::value(5)).exec(&nested).await?;
+        article::Entity::delete_many().filter(article::Column::Title.eq("outer 1")).exec(&nested).await?;
+        nested.rollback().await?;
+
+        let kept = txn.begin().await?;
+        art("kept").insert(&kept).await?;
+        kept.commit().await?;
+        article::Entity::update_many()
+            .col_expr(article::Column::Published, Expr::value(true))
+            .filter(article::Column::Title.eq("outer 2"))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+
+        let stored: Vec<(String, i32, bool)> =
+            articles(&db.db).await?.into_iter().map(|a| (a.title, a.views, a.published)).collect();
+        let art_row = |t: &str, published: bool| (t.to_owned(), 0, published);
+        assert_eq!(stored, [art_row("outer 1", false), art_row("outer 2", true), art_row("kept", false)]);
+        let rows = trail(&db.db).await?;
+        let recorded: Vec<(String, String)> =
+            rows.iter().map(|r| (r.action.clone(), r.object_repr.clone().unwrap_or_default())).collect();
+        let row = |action: &str, repr: &str| (action.to_owned(), repr.to_owned());
+        assert_eq!(
+            recorded,
+            [row("CREATE", "outer 1"), row("CREATE", "outer 2"), row("CREATE", "kept"), row("UPDATE", "outer 2")]
+        );
+        assert_eq!(changes(&rows[3]), json!({"published": {"old": false, "new": true}}));
     }
     Ok(())
 });

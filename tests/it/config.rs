@@ -35,14 +35,5 @@ backend_test!(async fn disabled_config_records_nothing(db) {
     Ok(())
 });
 
-#[test]
-fn install_twice_is_an_error() {
-    // Whichever test installs first wins; the second install always fails.
-    let _ = AuditConfig::new().install();
-    let second = AuditConfig::new().install();
-    assert!(second.is_err());
-    assert_eq!(
-        second.err().map(|e| e.to_string()).as_deref(),
-        Some("the global audit configuration is already installed")
-    );
-}
+// Installing the global configuration is tested in its own binary,
+// tests/global_config.rs: an install here would apply to every test in this one.
