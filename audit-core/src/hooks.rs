@@ -418,12 +418,14 @@ where
     Ok(Some((old, new)))
 }
 
-/// SQLite: the before-image (the row with primary key `key`) and the single-row UPDATE of `am` with its
-/// after-image from RETURNING, as two statements sent in one call: one hand-off to the
-/// driver's worker thread instead of two. Each row is tagged with the statement it came
-/// from. Inside a transaction the UPDATE runs on the SELECT's snapshot (a writer that
-/// commits in between makes SQLite refuse the UPDATE), so the before-image is the row
-/// updated. `None` when no row matched.
+/// SQLite: the before-image (the row with primary key `key`), the single-row UPDATE of
+/// `am` and the after-image, as three statements sent in one call: one hand-off to the
+/// driver's worker thread instead of three. Each row is tagged with the statement it
+/// came from. Inside a transaction the UPDATE runs on the SELECT's snapshot (a writer
+/// that commits in between makes SQLite refuse the UPDATE), so the before-image is the
+/// row updated. The after-image is read after the UPDATE rather than taken from its
+/// RETURNING, which does not see what an AFTER UPDATE trigger then wrote to the row
+/// (SQLite's usual way to keep an `updated_at`). `None` when no row matched.
 async fn sqlite_update_both<A, C>(
     am: &A,
     key: Vec<sea_orm::Value>,
@@ -443,15 +445,18 @@ where
         let head = scan
             .returning_at
             .map_or(update.sql.as_str(), |at| &update.sql[..at]);
+        // SQLite's placeholders are `?`, bound in order: the key, the UPDATE's values,
+        // the key again.
         format!(
-            "{}; {} RETURNING 1 AS \"{SIDE}\", {}",
+            "{}; {}; {}",
             select.replacen("SELECT ", &format!("SELECT 0 AS \"{SIDE}\", "), 1),
             head.trim_end(),
-            registry::returning_list::<Entity<A>>(DbBackend::Sqlite)
+            select.replacen("SELECT ", &format!("SELECT 1 AS \"{SIDE}\", "), 1),
         )
     });
-    let mut values = key;
+    let mut values = key.clone();
     values.extend(update.values.map(|v| v.0).unwrap_or_default());
+    values.extend(key);
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
