@@ -8,7 +8,7 @@ mod common;
 mod crud;
 // exclusion, masking and default secret masking
 mod masking;
-// skip tables/actions, enable switch, install-once
+// skip tables/actions, enable switch (installing a global configuration is tests/global_config.rs)
 mod config;
 // rollback, failing audit writes, strict mode, atomic writes, concurrent chains
 mod transaction;
