@@ -165,26 +165,34 @@ where
     if writes && db.get_database_backend() == DbBackend::Postgres {
         // The UPDATE and its audit row in one statement, where SQL can build the row.
         if let Some(done) = update_in_one_statement(&am, db, &plan).await? {
-            // SeaORM's own UPDATE of an unchanged model is a read-back of the row; with
-            // no row matched, its UPDATE reports `RecordNotUpdated`.
-            return Ok(done.map_or(am, IntoActiveModel::into_active_model));
+            // SeaORM's own UPDATE of an unchanged model is a read-back of the row.
+            return done
+                .map(IntoActiveModel::into_active_model)
+                .ok_or(DbErr::RecordNotUpdated);
         }
         let Some((old, new)) = update_returning_both(&am, db).await? else {
-            return Ok(am);
+            return Err(DbErr::RecordNotUpdated);
         };
         return record_update(db, plan, old, new).await;
     }
     if writes && db.get_database_backend() == DbBackend::Sqlite && db.support_returning() {
-        // The before-image and the UPDATE ... RETURNING in one call.
+        // The before-image, the UPDATE and the after-image in one call.
         let Some((old, new)) = sqlite_update_both(&am, key, db).await? else {
-            return Ok(am);
+            return Err(DbErr::RecordNotUpdated);
         };
         return record_update(db, plan, old, new).await;
     }
     let select = find_by_key::<A>(key);
     let Some(old) = select.clone().lock_exclusive().one(db).await? else {
-        // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
-        return Ok(am);
+        // Nothing to update: SeaORM's own UPDATE of a single row would report
+        // `RecordNotUpdated` (and leaves an update that sets nothing alone). The hook
+        // answers so itself rather than let that UPDATE run: a row committed with this
+        // key in between would be changed without a before-image or an audit row.
+        return if writes {
+            Err(DbErr::RecordNotUpdated)
+        } else {
+            Ok(am)
+        };
     };
     let new = if !writes {
         old.clone()
@@ -475,7 +483,7 @@ where
     }
     match (old, new) {
         (Some(old), Some(new)) => Ok(Some((old, new))),
-        // Nothing to update: SeaORM's own UPDATE reports `RecordNotUpdated`.
+        // Nothing to update: the caller answers `RecordNotUpdated`.
         (None, None) => Ok(None),
         _ => Err(DbErr::RecordNotUpdated),
     }
