@@ -34,8 +34,25 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
         let c = b[i];
         match c {
             b'\'' => i = skip_quoted(b, i, b'\'', backslash_escapes(b, i, backend)).0,
+            // SQLite's `[name]`: an identifier up to the closing bracket.
+            b'[' if backend == DbBackend::Sqlite => {
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|&x| x == b']')
+                    .map_or(b.len(), |p| i + 1 + p);
+                out.push(Token::Ident {
+                    text: sql[i + 1..end].to_owned(),
+                    at: i,
+                    depth,
+                });
+                i = (end + 1).min(b.len());
+            }
             b'"' | b'`' => {
-                let (end, closed) = skip_quoted(b, i, c, false);
+                // MySQL's `"..."` is a string (unless ANSI_QUOTES) and takes backslash
+                // escapes; it is kept as a name too, so a quoted table name under
+                // ANSI_QUOTES is still seen.
+                let backslash = c == b'"' && backend == DbBackend::MySql;
+                let (end, closed) = skip_quoted(b, i, c, backslash);
                 // An unclosed run (malformed SQL, which the database will refuse) takes
                 // the rest of the text; never cut inside a character.
                 let inner = &sql[i + 1..if closed { end - 1 } else { end }];
@@ -55,8 +72,28 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
                 depth = depth.saturating_sub(1);
                 i += 1;
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
+            // `--` starts a comment, on MySQL only before a space or a control
+            // character (`1--1` is arithmetic there); `#` too on MySQL.
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && (backend != DbBackend::MySql
+                    || b.get(i + 2)
+                        .is_none_or(|x| x.is_ascii_whitespace() || x.is_ascii_control())) =>
+            {
                 while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'#' if backend == DbBackend::MySql => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            // MySQL runs what is inside `/*! ... */` and `/*M! ... */`: lex it as code.
+            b'/' if backend == DbBackend::MySql
+                && (sql[i..].starts_with("/*!") || sql[i..].starts_with("/*M!")) =>
+            {
+                i += if b[i + 2] == b'!' { 3 } else { 4 };
+                while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
                 }
             }
@@ -78,6 +115,22 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
                 i += 1;
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
+                }
+            }
+            // PostgreSQL's dollar quoting, `$$...$$` or `$tag$...$tag$`: a string.
+            b'$' if backend == DbBackend::Postgres => {
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(t) if b[t] == b'$' => {
+                        let tag = &sql[i..=t];
+                        i = sql[t + 1..]
+                            .find(tag)
+                            .map_or(b.len(), |p| t + 1 + p + tag.len());
+                    }
+                    _ => i += 1,
                 }
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
@@ -208,11 +261,24 @@ fn writes_data(sql: &str, tokens: &[Token], n: usize, t: &Token) -> bool {
     if !WRITE_WORDS.contains(&text.as_str()) {
         return false;
     }
+    // The words right before this one, nearest first, while no `;` separates them.
+    let mut before = tokens[..n].iter().rev();
+    let mut end = *at;
+    let mut prev = move || match before.next() {
+        Some(Token::Word { text, at, .. }) if !sql[at + text.len()..end].contains(';') => {
+            end = *at;
+            Some(text.as_str())
+        }
+        _ => None,
+    };
     let locking = text == "UPDATE"
-        && n.checked_sub(1).and_then(|p| tokens.get(p)).is_some_and(
-            |p| matches!(p, Token::Word { text, .. } if text == "FOR" || text == "KEY"),
-        );
-    let call = sql[at + text.len()..].trim_start().starts_with('(');
+        && match prev() {
+            Some("FOR") => true,
+            Some("KEY") => prev() == Some("NO") && prev() == Some("FOR"),
+            _ => false,
+        };
+    let call = matches!(text.as_str(), "REPLACE" | "INSERT")
+        && sql[at + text.len()..].trim_start().starts_with('(');
     !locking && !call
 }
 
@@ -559,6 +625,50 @@ mod tests {
                 "SELECT REPLACE(`title`, 'a', 'b'), INSERT (`title`, 1, 2, 'x') FROM `article`",
                 DbBackend::MySql,
             ),
+        ] {
+            assert_eq!(scan(sql, backend).kind, Kind::Read, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_write_behind_a_lookalike_is_still_a_write() {
+        for (sql, backend) in [
+            // `key` is a column on SQLite and PostgreSQL, not part of FOR NO KEY UPDATE.
+            (
+                "SELECT v FROM kv ORDER BY key; UPDATE article SET views = 0",
+                DbBackend::Sqlite,
+            ),
+            (
+                "SELECT v FROM kv ORDER BY key; UPDATE article SET views = 0",
+                DbBackend::Postgres,
+            ),
+            ("SELECT 1; UPDATE (article) SET views = 0", DbBackend::MySql),
+            // Quoting and comment forms that end sooner, or later, than they seem to.
+            (
+                "SELECT \"x\\\"\"; DELETE FROM article; SELECT \"y\"",
+                DbBackend::MySql,
+            ),
+            ("SELECT 1--1; DELETE FROM article", DbBackend::MySql),
+            ("SELECT 1 /*! ; DELETE FROM article */", DbBackend::MySql),
+            (
+                "SELECT $$'$$; DELETE FROM article; SELECT $$'$$",
+                DbBackend::Postgres,
+            ),
+            ("SELECT $q$'$q$; DELETE FROM article", DbBackend::Postgres),
+            (
+                "SELECT 1 AS [']; DELETE FROM article; SELECT 1 AS [']",
+                DbBackend::Sqlite,
+            ),
+        ] {
+            let s = scan(sql, backend);
+            assert_eq!(s.kind, Kind::OtherWrite, "{sql}");
+            assert!(s.names.contains(&"article".to_owned()), "{sql}");
+        }
+        // Comments and strings that really are comments and strings hide what is in them.
+        for (sql, backend) in [
+            ("SELECT 1 # DELETE FROM article", DbBackend::MySql),
+            ("SELECT 1 -- DELETE FROM article", DbBackend::MySql),
+            ("SELECT $$ DELETE FROM article $$", DbBackend::Postgres),
         ] {
             assert_eq!(scan(sql, backend).kind, Kind::Read, "{sql}");
         }
