@@ -439,13 +439,24 @@ pub(crate) fn missing_table(
     migration: &'static str,
 ) -> AuditError {
     let msg = err.to_string();
-    // SQLite `no such table: t`, PostgreSQL `relation "t" does not exist` (but not
-    // `column "c" of relation "t" does not exist`, an older schema), MySQL
-    // `Table 'db.t' doesn't exist`.
-    let missing = msg.contains(&format!("no such table: {table}"))
-        || msg.contains(&format!("no such table: main.{table}"))
-        || (msg.contains(&format!("{table}\" does not exist")) && !msg.contains("column \""))
-        || msg.contains(&format!("{table}' doesn't exist"));
+    // SQLite `no such table: [schema.]t`, PostgreSQL `relation "[schema.]t" does not
+    // exist` (but not `column "c" of relation "t" does not exist`, an older schema),
+    // MySQL `Table 'db.t' doesn't exist`; `t` exactly, not a longer name ending in it.
+    let named = |after: &str| {
+        msg.match_indices(&format!("{table}{after}"))
+            .any(|(at, _)| matches!(msg[..at].chars().next_back(), Some(' ' | '"' | '\'' | '.')))
+    };
+    let sqlite = msg.contains("no such table: ") && {
+        let rest = msg.rsplit("no such table: ").next().unwrap_or("");
+        let name = rest
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .next()
+            .unwrap_or("");
+        name == table || name.rsplit('.').next() == Some(table)
+    };
+    let missing = sqlite
+        || (named("\" does not exist") && !msg.contains("column \""))
+        || named("' doesn't exist");
     if missing {
         AuditError::MissingTable { table, migration }
     } else {
@@ -469,7 +480,9 @@ mod tests {
     fn missing_table_is_recognised_on_every_backend() {
         for msg in [
             "error returned from database: no such table: audit_log",
+            "error returned from database: no such table: main.audit_log",
             "error returned from database: relation \"audit_log\" does not exist",
+            "error returned from database: relation \"sat_x.audit_log\" does not exist",
             "error returned from database: 1146 (42S02): Table 'db.audit_log' doesn't exist",
         ] {
             let err = classify(DbErr::Custom(msg.into()));
@@ -481,6 +494,10 @@ mod tests {
             "error returned from database: 1054 (42S22): Unknown column 'session_hash' in 'field list'",
             "error returned from database: table audit_log has no column named session_hash",
             "error returned from database: relation \"audit_log_archive\" does not exist",
+            "error returned from database: relation \"x_audit_log\" does not exist",
+            "error returned from database: no such table: audit_log_archive",
+            "error returned from database: no such table: old_audit_log",
+            "error returned from database: 1146 (42S02): Table 'db.x_audit_log' doesn't exist",
         ] {
             let err = classify(DbErr::Custom(other.into()));
             assert!(matches!(err, AuditError::Db(_)), "{other}");
