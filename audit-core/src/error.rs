@@ -90,8 +90,8 @@ pub enum AuditError {
     WriterUnavailable(&'static str),
     /// An auditing transaction refused to commit, and rolled back, because a change
     /// made through it may have no audit row: writing its pending rows failed or was
-    /// cancelled, or an audited write failed or was cancelled after the database had
-    /// made it.
+    /// cancelled, or an audited write was cancelled once its statement was sent, or
+    /// failed after the database had made the change.
     #[error(
         "an audited change in this transaction may have no audit row (recording it failed or was cancelled); the transaction was rolled back"
     )]

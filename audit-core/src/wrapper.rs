@@ -128,9 +128,6 @@ struct Shared {
     /// Whether `DELETE ... RETURNING` works on this server: PostgreSQL and SQLite have
     /// it, and on MySQL's protocol only MariaDB does; asked of the server once.
     delete_returning: OnceLock<bool>,
-    /// MySQL: `@@auto_increment_increment`, the step between the keys a multi-row
-    /// INSERT generates; asked of the server once.
-    key_step: OnceLock<u64>,
 }
 
 /// A transaction begun on an [`AuditedConnection`]; audits like its connection.
@@ -218,7 +215,6 @@ impl AuditedConnection {
             shared: Arc::new(Shared {
                 options,
                 delete_returning: OnceLock::new(),
-                key_step: OnceLock::new(),
             }),
         }
     }
@@ -242,7 +238,7 @@ impl AuditedConnection {
         reason: &str,
     ) -> Result<ExecResult, DbErr> {
         let txn = self.inner.begin().await?;
-        let res = statement_level(&txn, stmt, reason).await?;
+        let res = statement_level(&txn, &Sink::Direct, stmt, reason).await?;
         txn.commit().await?;
         Ok(res)
     }
@@ -289,7 +285,18 @@ impl AuditedTransaction {
     ) -> Result<ExecResult, DbErr> {
         self.take_read_back();
         self.flush().await?;
-        statement_level(&self.inner, stmt, reason).await
+        // Its row is written at once, through a sink only so that a failure or a
+        // cancellation after the statement marks the transaction.
+        let wrote = AtomicBool::new(false);
+        let sink = Sink::Buffer {
+            pending: &self.pending,
+            read_back: &self.read_back,
+            wrote: &wrote,
+        };
+        let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));
+        let res = statement_level(&self.inner, &sink, stmt, reason).await?;
+        guard.done();
+        Ok(res)
     }
 
     /// Writes the audit rows recorded so far in this transaction. Commit does this by
@@ -582,7 +589,7 @@ async fn audit<C: ConnectionTrait>(
         return run_one(db, one, call).await;
     }
     match plan.scan.kind {
-        Kind::Insert => insert(db, sink, stmt, call, &plan, shared).await,
+        Kind::Insert => insert(db, sink, stmt, call, &plan).await,
         Kind::Update => update(db, sink, stmt, call, &plan, &shared.options).await,
         _ => delete(db, sink, stmt, call, &plan, shared).await,
     }
@@ -601,13 +608,24 @@ enum Sink<'a> {
 }
 
 impl Sink<'_> {
-    /// Called by each flow right after its write succeeds: from here on, the change
-    /// exists and its rows must be recorded. (A direct sink runs in a transaction of
-    /// its own, which an error or cancellation rolls back.)
-    fn wrote(&self) {
-        if let Sink::Buffer { wrote, .. } = self {
-            wrote.store(true, Ordering::SeqCst);
+    /// Runs a flow's write statement. From the moment it is sent the change may exist
+    /// (a cancelled call can still run on the server), so the flow's rows must follow;
+    /// only an error from the statement itself says it changed nothing, as a failed
+    /// statement is undone by the database. (A direct sink runs in a transaction of its
+    /// own, which an error or cancellation rolls back.)
+    async fn write<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        let Sink::Buffer { wrote, .. } = self else {
+            return statement.await;
+        };
+        wrote.store(true, Ordering::SeqCst);
+        let out = statement.await;
+        if out.is_err() {
+            wrote.store(false, Ordering::SeqCst);
         }
+        out
     }
 }
 
@@ -688,14 +706,13 @@ async fn returning_images<C: ConnectionTrait>(
     call: Call,
     plan: &Plan,
 ) -> Result<(Outcome, Vec<crate::diff::Image>), DbErr> {
-    let rows = db
-        .query_all_raw(with_returning(
+    let rows = sink
+        .write(db.query_all_raw(with_returning(
             stmt,
             plan.scan.returning_at,
             plan.auditor.as_ref(),
-        ))
+        )))
         .await?;
-    sink.wrote();
     let images = plan.auditor.images(&rows, "")?;
     Ok((returned(call, rows), images))
 }
@@ -825,14 +842,13 @@ async fn sqlite_update_both<C: ConnectionTrait>(
     );
     let mut values = values_of(&select).to_vec();
     values.extend_from_slice(values_of(stmt));
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
+    let rows = sink
+        .write(db.query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
             sql,
             values,
-        ))
+        )))
         .await?;
-    sink.wrote();
     let (new, old): (Vec<QueryResult>, Vec<QueryResult>) = rows
         .into_iter()
         .partition(|r| r.try_get::<i32>("", SIDE).unwrap_or(0) == 1);
@@ -847,7 +863,6 @@ async fn insert<C: ConnectionTrait>(
     stmt: Statement,
     call: Call,
     plan: &Plan,
-    shared: &Shared,
 ) -> Result<Outcome, DbErr> {
     let info = plan.auditor.info();
     let snapshot = |images: Vec<crate::diff::Image>| -> Vec<AuditEntry> {
@@ -861,17 +876,22 @@ async fn insert<C: ConnectionTrait>(
         entries
     };
     if let (Call::One | Call::All, Some(at)) = (call, plan.scan.returning_at) {
-        let rows = db
-            .query_all_raw(with_returning(&stmt, Some(at), plan.auditor.as_ref()))
+        let rows = sink
+            .write(db.query_all_raw(with_returning(&stmt, Some(at), plan.auditor.as_ref())))
             .await?;
-        sink.wrote();
         record(db, sink, snapshot(plan.auditor.images(&rows, "")?)).await?;
         return Ok(returned(call, rows));
     }
     let backend = stmt.db_backend;
     let table = info.table.to_owned();
     let key_columns = plan.auditor.key_columns();
-    let keys = insert_keys(&plan.scan, values_of(&stmt), &key_columns, backend);
+    let auto_increment = plan.auditor.auto_increment_key();
+    let keys = insert_keys(
+        &plan.scan,
+        values_of(&stmt),
+        &key_columns,
+        backend == DbBackend::MySql && auto_increment,
+    );
     if call != Call::Execute {
         return Err(unauditable(
             table,
@@ -885,9 +905,7 @@ async fn insert<C: ConnectionTrait>(
                 "an INSERT without RETURNING that sets the keys of some rows and lets the database generate the others cannot be audited; use exec_with_returning() or insert them separately",
             ));
         }
-        InsertKeys::Generated
-            if backend == DbBackend::Postgres || !plan.auditor.auto_increment_key() =>
-        {
+        InsertKeys::Generated if backend == DbBackend::Postgres || !auto_increment => {
             return Err(unauditable(
                 table,
                 "an INSERT without RETURNING whose keys the database generates cannot be audited on this backend; use exec() or exec_with_returning()",
@@ -896,14 +914,14 @@ async fn insert<C: ConnectionTrait>(
         InsertKeys::Generated => true,
         InsertKeys::Explicit(_) => false,
     };
-    // MySQL: the step between generated keys, asked before the INSERT.
+    // MySQL: the step between generated keys, asked of this session (it is a session
+    // variable) before the INSERT, for every multi-row insert.
     let step = if generated && backend == DbBackend::MySql && plan.scan.insert_rows.len() != 1 {
-        key_step(db, shared).await?
+        key_step(db).await?
     } else {
         1
     };
-    let res = db.execute_raw(stmt).await?;
-    sink.wrote();
+    let res = sink.write(db.execute_raw(stmt)).await?;
     let keys = match keys {
         InsertKeys::Explicit(keys) => keys,
         _ => {
@@ -922,6 +940,14 @@ async fn insert<C: ConnectionTrait>(
         }
     };
     let images = after_images(db, sink, plan, &keys).await?;
+    if images.len() != keys.len() {
+        // Keys worked out wrongly would record other rows, or none: refuse (the write
+        // is undone with the transaction it runs in).
+        return Err(unauditable(
+            table,
+            "the rows this INSERT wrote could not all be found again by key; use exec_with_returning()",
+        ));
+    }
     record(db, sink, snapshot(images)).await?;
     Ok(Outcome::Exec(res))
 }
@@ -940,14 +966,14 @@ enum InsertKeys {
 
 /// The keys of the rows an INSERT writes. A key is left to the database when its
 /// column is not listed, when its item is not a parameter (`DEFAULT`), when it is bound
-/// to NULL, and on MySQL when it is bound to 0, which generates a key unless
-/// `NO_AUTO_VALUE_ON_ZERO` is set (and then the reported insert id is 0, the key
-/// stored, so the row is still found).
+/// to NULL, and when `zero_generates` (MySQL, an auto-increment key) and it is bound to
+/// 0, which generates a key unless `NO_AUTO_VALUE_ON_ZERO` is set (and then the
+/// reported insert id is 0, the key stored, so the row is still found).
 fn insert_keys(
     scan: &Scan,
     values: &[Value],
     key_columns: &[&'static str],
-    backend: DbBackend,
+    zero_generates: bool,
 ) -> InsertKeys {
     let Some(positions) = key_columns
         .iter()
@@ -961,7 +987,7 @@ fn insert_keys(
     }
     let given = |v: &Value| {
         v.is_some()
-            && !(backend == DbBackend::MySql
+            && !(zero_generates
                 && matches!(
                     v,
                     Value::TinyInt(Some(0))
@@ -1000,19 +1026,16 @@ fn insert_keys(
     }
 }
 
-/// MySQL's `@@auto_increment_increment` (see [`Shared::key_step`]).
-async fn key_step<C: ConnectionTrait>(db: &C, shared: &Shared) -> Result<u64, DbErr> {
-    if let Some(&known) = shared.key_step.get() {
-        return Ok(known);
-    }
+/// MySQL's `@@auto_increment_increment` in this session: the step between the keys a
+/// multi-row INSERT generates.
+async fn key_step<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     let stmt = Statement::from_string(DbBackend::MySql, "SELECT @@auto_increment_increment");
-    let step = db
+    Ok(db
         .query_one_raw(stmt)
         .await?
         .and_then(|row| row.try_get_by_index::<u64>(0).ok())
         .filter(|&s| s > 0)
-        .unwrap_or(1);
-    Ok(*shared.key_step.get_or_init(|| step))
+        .unwrap_or(1))
 }
 
 async fn update<C: ConnectionTrait>(
@@ -1048,14 +1071,13 @@ async fn update<C: ConnectionTrait>(
         // then have no before-image and no audit row; an `exec()` therefore takes this
         // path too, and answers with the row count (see `rows_affected`).
         let sql = plan.auditor.update_returning_old_new(&stmt.sql, &plan.scan);
-        let rows = db
-            .query_all_raw(Statement {
+        let rows = sink
+            .write(db.query_all_raw(Statement {
                 sql,
                 values: stmt.values.clone(),
                 db_backend: backend,
-            })
+            }))
             .await?;
-        sink.wrote();
         let old = plan.auditor.images(&rows, OLD)?;
         let new = plan.auditor.images(&rows, "")?;
         let entries = match summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
@@ -1086,8 +1108,7 @@ async fn update<C: ConnectionTrait>(
         return passthrough(db, stmt, call).await;
     }
     if let Some(summary) = summary_entry(opts, &stmt, plan, UPDATE, old.len()) {
-        let out = passthrough(db, stmt, call).await?;
-        sink.wrote();
+        let out = sink.write(passthrough(db, stmt, call)).await?;
         record(db, sink, vec![summary]).await?;
         return Ok(out);
     }
@@ -1095,8 +1116,7 @@ async fn update<C: ConnectionTrait>(
         // The after-images come back from the UPDATE itself.
         returning_images(db, sink, &stmt, call, plan).await?
     } else {
-        let out = passthrough(db, stmt, call).await?;
-        sink.wrote();
+        let out = sink.write(passthrough(db, stmt, call)).await?;
         let keys: Vec<Vec<Value>> = old.iter().map(|i| key_of(i, &key_columns)).collect();
         (out, after_images(db, sink, plan, &keys).await?)
     };
@@ -1187,8 +1207,7 @@ async fn delete<C: ConnectionTrait>(
         } else {
             let old = before_images(db, &stmt, plan).await?;
             let summary = summary_entry(opts, &stmt, plan, DELETE, old.len());
-            let out = passthrough(db, stmt, call).await?;
-            sink.wrote();
+            let out = sink.write(passthrough(db, stmt, call)).await?;
             (out, old, summary)
         };
     if old.is_empty() {
@@ -1235,6 +1254,7 @@ fn summary_entry(
 
 async fn statement_level<C: ConnectionTrait>(
     db: &C,
+    sink: &Sink<'_>,
     stmt: Statement,
     reason: &str,
 ) -> Result<ExecResult, DbErr> {
@@ -1248,7 +1268,7 @@ async fn statement_level<C: ConnectionTrait>(
     tables.sort();
     tables.dedup();
     let sql = stmt.sql.clone();
-    let res = db.execute_raw(stmt).await?;
+    let res = sink.write(db.execute_raw(stmt)).await?;
     if context::is_suppressed() || !config::current().is_enabled() {
         return Ok(res);
     }
@@ -1443,8 +1463,10 @@ impl AuditedTransaction {
     ///
     /// Errors: [`AuditError::Unrecorded`] (after rolling back) when a change made
     /// through this transaction may have no audit row: an earlier flush failed or was
-    /// cancelled, or an audited write failed or was cancelled after the database had
-    /// made it. The error is returned even if the caller handled the earlier one.
+    /// cancelled, or an audited write (or [`execute_unaudited`](Self::execute_unaudited))
+    /// was cancelled once its statement was sent, or failed after the database had made
+    /// the change. The error is returned even if the caller handled the earlier one. A
+    /// statement the database refused changed nothing and does not count.
     pub async fn commit(self) -> Result<(), DbErr> {
         if self.unrecorded.load(Ordering::SeqCst) {
             // The refusal is the answer whether or not the rollback goes through
