@@ -137,7 +137,6 @@ fn esc(s: &str) -> String {
         .collect()
 }
 
-/// No hostile payload came out as markup.
 /// What a masked value renders as (`admin/value.html`).
 const MASKED_CELL: &str = "<td><span class=\"masked\">•••••• (masked)</span></td>";
 
@@ -148,6 +147,7 @@ fn change_row<'a>(html: &'a str, field: &str) -> Option<&'a str> {
     Some(&row[..row.find("</tr>")? + "</tr>".len()])
 }
 
+/// No hostile payload came out as markup.
 fn assert_inert(html: &str, page: &str) {
     assert!(
         !html.contains("<script>window"),

@@ -14,7 +14,7 @@ use sea_orm_audit_tests::fixtures::{article, plain};
 use sea_orm_audit_tests::{Backend, TestDb, backend_test};
 use serde_json::json;
 
-use crate::common::{changes, keys, sqlite_busy, trail};
+use crate::common::{changes, keys, session_id, sqlite_busy, trail, until_waiting_on};
 
 fn art(title: &str) -> article::ActiveModel {
     article::ActiveModel {
@@ -1140,47 +1140,6 @@ backend_test!(async fn kept_read_back_is_dropped_by_statements_past_the_statemen
     Ok(())
 });
 
-/// The server's id of the session running `txn` (PostgreSQL or MySQL).
-async fn session_id(txn: &sea_orm_audit::AuditedTransaction) -> Result<i64, DbErr> {
-    let sql = match txn.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::bigint AS id",
-        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
-    };
-    let row = txn
-        .query_one_raw(Statement::from_string(txn.get_database_backend(), sql))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no session id".into()))?;
-    row.try_get("", "id")
-}
-
-/// How many sessions are waiting for a lock that session `holder` holds.
-async fn waiting_on(db: &TestDb, holder: i64) -> Result<i64, DbErr> {
-    let backend = db.db.get_database_backend();
-    let stmt = match db.backend {
-        Backend::Postgres => Statement::from_sql_and_values(
-            backend,
-            "SELECT count(*)::bigint AS n FROM pg_stat_activity \
-             WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))",
-            [(holder as i32).into()],
-        ),
-        _ => Statement::from_sql_and_values(
-            backend,
-            "SELECT CAST(COUNT(*) AS SIGNED) AS n \
-             FROM information_schema.INNODB_LOCK_WAITS w \
-             JOIN information_schema.INNODB_TRX waiting ON waiting.trx_id = w.requesting_trx_id \
-             JOIN information_schema.INNODB_TRX holding ON holding.trx_id = w.blocking_trx_id \
-             WHERE waiting.trx_state = 'LOCK WAIT' AND holding.trx_mysql_thread_id = ?",
-            [holder.into()],
-        ),
-    };
-    let row = db
-        .db
-        .query_one_raw(stmt)
-        .await?
-        .ok_or_else(|| DbErr::Custom("no count".into()))?;
-    row.try_get("", "n")
-}
-
 backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
     // Writer A updates a row and holds its lock; writer B's update of the same row
     // starts while A is still open and must record, as its old value, what A
@@ -1212,16 +1171,8 @@ backend_test!(async fn a_waiting_writer_records_the_value_it_waited_for(db) {
         txn.commit().await
     });
     // Commit only once the second writer is blocked on the first one's lock, or the
-    // test could pass with the two writes one after the other. MariaDB refreshes
-    // INNODB_TRX only when it was last read more than 0.1 s earlier: poll slower there.
-    let pause = std::time::Duration::from_millis(if mysql { 250 } else { 50 });
-    let mut polls = 0;
-    while waiting_on(db, holder).await? == 0 {
-        assert!(!second.is_finished(), "the second writer finished without waiting for the lock");
-        polls += 1;
-        assert!(polls < 150, "the second writer never waited for the first one's lock");
-        tokio::time::sleep(pause).await;
-    }
+    // test could pass with the two writes one after the other.
+    until_waiting_on(&db.db, holder, || second.is_finished()).await?;
     first.commit().await?;
     second.await.map_err(|e| DbErr::Custom(e.to_string()))??;
     let rows: Vec<_> = trail(&db.db).await?.into_iter().filter(|r| r.action == "UPDATE").collect();

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, Statement};
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit_tests::fixtures::article;
 use serde_json::Value;
@@ -49,4 +49,71 @@ pub fn keys(v: &Value) -> Vec<String> {
 pub fn sqlite_busy(e: &DbErr) -> bool {
     let msg = e.to_string();
     msg.contains("locked") || msg.contains("busy")
+}
+
+/// The server's id of the session `db` runs on (PostgreSQL or MySQL): call it on a
+/// transaction, which holds one session.
+pub async fn session_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT pg_backend_pid()::bigint AS id",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no session id".into()))?;
+    row.try_get("", "id")
+}
+
+/// How many sessions wait for a lock that session `holder` holds (PostgreSQL or MySQL).
+async fn waiting_on<C: ConnectionTrait>(db: &C, holder: i64) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let stmt = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT count(*)::bigint AS n FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))",
+            [(holder as i32).into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT CAST(COUNT(*) AS SIGNED) AS n \
+             FROM information_schema.INNODB_LOCK_WAITS w \
+             JOIN information_schema.INNODB_TRX waiting ON waiting.trx_id = w.requesting_trx_id \
+             JOIN information_schema.INNODB_TRX holding ON holding.trx_id = w.blocking_trx_id \
+             WHERE waiting.trx_state = 'LOCK WAIT' AND holding.trx_mysql_thread_id = ?",
+            [holder.into()],
+        ),
+    };
+    let row = db
+        .query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| DbErr::Custom("no count".into()))?;
+    row.try_get("", "n")
+}
+
+/// Waits until some session waits for a lock that session `holder` holds, polling a
+/// bounded number of times; an error if `gave_up` says the waiter finished first or it
+/// never waits. MariaDB refreshes INNODB_TRX only when it was last read more than
+/// 0.1 s earlier, so it is polled slower.
+pub async fn until_waiting_on<C: ConnectionTrait>(
+    db: &C,
+    holder: i64,
+    gave_up: impl Fn() -> bool,
+) -> Result<(), DbErr> {
+    let mysql = db.get_database_backend() == DbBackend::MySql;
+    let pause = std::time::Duration::from_millis(if mysql { 250 } else { 50 });
+    for _ in 0..150 {
+        if waiting_on(db, holder).await? > 0 {
+            return Ok(());
+        }
+        if gave_up() {
+            return Err(DbErr::Custom(
+                "the waiter finished without waiting for the lock".into(),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+    }
+    Err(DbErr::Custom("no session ever waited for the lock".into()))
 }

@@ -16,7 +16,7 @@ use sea_orm_audit_tests::fixtures::article;
 use sea_orm_audit_tests::{Backend, TestDb, TestResult, backend_test, create_table};
 use serde_json::json;
 
-use crate::common::{art, changes, trail};
+use crate::common::{art, changes, session_id, trail, until_waiting_on};
 
 /// A table with a nullable UTC time, audited through the hooks.
 mod stamp {
@@ -294,27 +294,6 @@ async fn a_bulk_write_changes_only_the_rows_it_recorded() {
     .await
 }
 
-/// Waits until some other session of this database waits for a lock.
-async fn until_a_session_waits(db: &TestDb) -> TestResult {
-    for _ in 0..500 {
-        let waiting = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            ))
-            .await?
-            .map(|r| r.try_get_by_index::<i64>(0))
-            .transpose()?
-            .unwrap_or(0);
-        if waiting > 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    Err("the audited write never waited for the lock".into())
-}
-
 async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
@@ -335,6 +314,7 @@ async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
                 a.id
             ))
             .await?;
+        let holder_id = session_id(&holder).await?;
         let conn = audited.clone();
         let filter = article::Column::Title.starts_with(prefix.as_str());
         let write = tokio::spawn(async move {
@@ -353,7 +333,7 @@ async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
                     .map(|r| r.rows_affected)
             }
         });
-        until_a_session_waits(db).await?;
+        until_waiting_on(&**db, holder_id, || write.is_finished()).await?;
         // A matching row commits while the audited write waits.
         art(&format!("{prefix}late")).insert(&**db).await?;
         holder.commit().await?;
@@ -389,3 +369,106 @@ async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
     }
     Ok(())
 }
+
+/// An audited write cancelled while it waits for a lock. On PostgreSQL the wait is in
+/// the write itself (its locked read and the UPDATE are one statement), which the
+/// server still runs: the transaction can no longer commit. On MariaDB the wait is in
+/// the locked read before the write, so nothing was written and the transaction
+/// commits as usual. (On SQLite a write waits in the driver, not on the server.)
+async fn cancelled_while_waiting(db: &TestDb) -> TestResult {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::with_options(
+        (**db).clone(),
+        WrapperOptions::default().one_statement(false),
+    );
+    let a = art("a").insert(&**db).await?;
+    let holder = db.begin().await?;
+    holder
+        .execute_unprepared(&format!(
+            "UPDATE article SET views = views WHERE id = {}",
+            a.id
+        ))
+        .await?;
+    let holder_id = session_id(&holder).await?;
+
+    let txn = audited.begin().await?;
+    let write = article::Entity::update_many()
+        .col_expr(article::Column::Views, Expr::value(7))
+        .filter(article::Column::Id.eq(a.id))
+        .exec(&txn);
+    // Give up on the write (drop it) as soon as it waits for the lock.
+    tokio::select! {
+        done = write => return Err(format!("the write did not wait: {done:?}").into()),
+        waited = until_waiting_on(&**db, holder_id, || false) => waited?,
+    }
+    holder.commit().await?;
+    if db.db.get_database_backend() == DbBackend::Postgres {
+        let err = txn.commit().await.expect_err("commit must refuse");
+        assert!(is_unrecorded(&err), "{err}");
+    } else {
+        txn.commit().await?;
+    }
+    // Either way the data is unchanged, and the trail holds only its CREATE row.
+    assert_eq!(articles(&**db).await?, vec![a]);
+    let rows = trail(&**db).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action, "CREATE");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_refuses_the_commit_postgres() {
+    sea_orm_audit_tests::run(
+        Backend::Postgres,
+        "guarantees::a_cancelled_write_refuses_the_commit_postgres",
+        |db| Box::pin(async move { cancelled_while_waiting(&db).await }),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cancelled_before_it_runs_still_commits_mysql() {
+    sea_orm_audit_tests::run(
+        Backend::MySql,
+        "guarantees::a_write_cancelled_before_it_runs_still_commits_mysql",
+        |db| Box::pin(async move { cancelled_while_waiting(&db).await }),
+    )
+    .await
+}
+
+backend_test!(async fn an_unaudited_statement_whose_row_fails_refuses_the_commit(db) {
+    sea_orm_audit::register::<article::Entity>();
+    fail_audit_rows_named_boom(db).await?;
+    // The STATEMENT row has no repr; make it fail through its reason instead.
+    let sql = match db.db.get_database_backend() {
+        DbBackend::Sqlite => "DROP TRIGGER audit_boom; CREATE TRIGGER audit_boom BEFORE INSERT ON audit_log \
+             WHEN NEW.reason = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        DbBackend::Postgres => "CREATE OR REPLACE FUNCTION audit_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.reason = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$",
+        _ => "DROP TRIGGER audit_boom",
+    };
+    db.execute_unprepared(sql).await?;
+    if db.db.get_database_backend() == DbBackend::MySql {
+        db.execute_unprepared(
+            "CREATE TRIGGER audit_boom BEFORE INSERT ON audit_log FOR EACH ROW \
+             BEGIN IF NEW.reason = 'boom' THEN \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom'; END IF; END",
+        )
+        .await?;
+    }
+    let a = art("a").insert(&**db).await?;
+    let audited = AuditedConnection::new((**db).clone());
+    let txn = audited.begin().await?;
+    let stmt = sea_orm::Statement::from_string(
+        db.db.get_database_backend(),
+        format!("UPDATE article SET views = 9 WHERE id = {}", a.id),
+    );
+    assert!(txn.execute_unaudited(stmt, "boom").await.is_err());
+    let err = txn.commit().await.expect_err("commit must refuse");
+    assert!(is_unrecorded(&err), "{err}");
+    assert_eq!(articles(&**db).await?, vec![a]);
+    Ok(())
+});

@@ -1,6 +1,6 @@
-//! The integration tests: every test runs on SQLite, PostgreSQL and MariaDB, except the
-//! two browser tests in `admin_e2e`, which use SQLite. (The memory test is a binary of
-//! its own, `tests/memory.rs`.)
+//! The integration tests: each runs on SQLite, PostgreSQL and MariaDB, unless it tests
+//! one backend's behaviour (the two browser tests in `admin_e2e` use SQLite). The memory
+//! test and the global configuration test are binaries of their own.
 
 mod common;
 
