@@ -412,10 +412,17 @@ pub(crate) fn lookup(table: &str) -> Option<Arc<dyn TableAuditor>> {
     r.get(table).cloned()
 }
 
-/// The registered table names among `names`.
-pub(crate) fn registered_among(names: &[String]) -> Option<String> {
+/// The registered table that `name`, a name found in raw SQL, may refer to: the same
+/// name, or one differing only in ASCII case (SQLite's names are case-insensitive,
+/// MySQL's are on some systems, and PostgreSQL folds unquoted ones; a quoted
+/// PostgreSQL name of another case is taken to mean it too, which at worst refuses a
+/// statement that could have run).
+pub(crate) fn registered_name(name: &str) -> Option<String> {
     let r = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    names.iter().find(|n| r.contains_key(n.as_str())).cloned()
+    if r.contains_key(name) {
+        return Some(name.to_owned());
+    }
+    r.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
 
 /// The key values of an image, in key-column order.

@@ -26,6 +26,12 @@ pub(crate) enum Token {
 
 /// Lexes `sql` into words, identifiers and placeholders.
 pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
+    lex_with(sql, backend, true)
+}
+
+/// [`lex`]; `mysql_backslash` says whether MySQL strings take backslash escapes (they
+/// do unless `NO_BACKSLASH_ESCAPES`, and `"..."` is a string unless `ANSI_QUOTES`).
+fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -33,7 +39,10 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
     while i < b.len() {
         let c = b[i];
         match c {
-            b'\'' => i = skip_quoted(b, i, b'\'', backslash_escapes(b, i, backend)).0,
+            b'\'' => {
+                let backslash = backslash_escapes(b, i, backend) && mysql_backslash;
+                i = skip_quoted(b, i, b'\'', backslash).0;
+            }
             // SQLite's `[name]`: an identifier up to the closing bracket.
             b'[' if backend == DbBackend::Sqlite => {
                 let end = b[i + 1..]
@@ -51,7 +60,7 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
                 // MySQL's `"..."` is a string (unless ANSI_QUOTES) and takes backslash
                 // escapes; it is kept as a name too, so a quoted table name under
                 // ANSI_QUOTES is still seen.
-                let backslash = c == b'"' && backend == DbBackend::MySql;
+                let backslash = c == b'"' && backend == DbBackend::MySql && mysql_backslash;
                 let (end, closed) = skip_quoted(b, i, c, backslash);
                 // An unclosed run (malformed SQL, which the database will refuse) takes
                 // the rest of the text; never cut inside a character.
@@ -117,7 +126,9 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
                     i += 1;
                 }
             }
-            // PostgreSQL's dollar quoting, `$$...$$` or `$tag$...$tag$`: a string.
+            // PostgreSQL's dollar quoting, `$$...$$` or `$tag$...$tag$`. Its body may be
+            // code (`DO $$ ... $$`, a function body), so it is lexed as code on its own:
+            // its names count, and no quote inside it reaches past its end.
             b'$' if backend == DbBackend::Postgres => {
                 let tag_end = b[i + 1..]
                     .iter()
@@ -126,16 +137,36 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
                 match tag_end {
                     Some(t) if b[t] == b'$' => {
                         let tag = &sql[i..=t];
-                        i = sql[t + 1..]
-                            .find(tag)
-                            .map_or(b.len(), |p| t + 1 + p + tag.len());
+                        let close = sql[t + 1..].find(tag).map_or(b.len(), |p| t + 1 + p);
+                        for token in lex_with(&sql[t + 1..close], backend, mysql_backslash) {
+                            out.push(match token {
+                                Token::Word { text, at, depth: d } => Token::Word {
+                                    text,
+                                    at: at + t + 1,
+                                    depth: depth + 1 + d,
+                                },
+                                Token::Ident { text, at, depth: d } => Token::Ident {
+                                    text,
+                                    at: at + t + 1,
+                                    depth: depth + 1 + d,
+                                },
+                                Token::Param { at } => Token::Param { at: at + t + 1 },
+                            });
+                        }
+                        i = (close + tag.len()).min(b.len());
                     }
                     _ => i += 1,
                 }
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
+            // A word; non-ASCII letters belong to it (`é$x$` is one PostgreSQL name, not
+            // `é` and a dollar quote).
+            c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
                 {
                     i += 1;
                 }
@@ -254,24 +285,31 @@ pub(crate) fn scan_cached(sql: &str, backend: DbBackend) -> Arc<Scan> {
 /// is a write: a write keyword, except the `UPDATE` of a locking read (`FOR UPDATE`,
 /// `FOR NO KEY UPDATE`) and a string function of the same name (`REPLACE(...)`,
 /// MySQL's `INSERT(...)`), which read.
-fn writes_data(sql: &str, tokens: &[Token], n: usize, t: &Token) -> bool {
+fn writes_data(sql: &str, backend: DbBackend, tokens: &[Token], n: usize, t: &Token) -> bool {
     let Token::Word { text, at, .. } = t else {
         return false;
     };
     if !WRITE_WORDS.contains(&text.as_str()) {
         return false;
     }
-    // The words right before this one, nearest first, while no `;` separates them.
+    // The words right before this one, nearest first, while only whitespace separates
+    // them at the same depth. SQLite has no locking reads.
+    let Token::Word { depth, .. } = t else {
+        return false;
+    };
     let mut before = tokens[..n].iter().rev();
     let mut end = *at;
     let mut prev = move || match before.next() {
-        Some(Token::Word { text, at, .. }) if !sql[at + text.len()..end].contains(';') => {
+        Some(Token::Word { text, at, depth: d })
+            if d == depth && sql[at + text.len()..end].trim().is_empty() =>
+        {
             end = *at;
             Some(text.as_str())
         }
         _ => None,
     };
     let locking = text == "UPDATE"
+        && backend != DbBackend::Sqlite
         && match prev() {
             Some("FOR") => true,
             Some("KEY") => prev() == Some("NO") && prev() == Some("FOR"),
@@ -282,6 +320,19 @@ fn writes_data(sql: &str, tokens: &[Token], n: usize, t: &Token) -> bool {
     !locking && !call
 }
 
+/// Statements that run SQL given to them as a string (`DO '...'`, `PREPARE s FROM
+/// '...'`): writes, whose strings are read for names too.
+const RUNS_STRINGS: &[&str] = &["DO", "PREPARE", "EXECUTE"];
+
+/// Whether the statement lexed into `tokens` is a write, when it does not start with
+/// INSERT, UPDATE or DELETE.
+fn other_write(sql: &str, backend: DbBackend, tokens: &[Token]) -> bool {
+    tokens
+        .iter()
+        .enumerate()
+        .any(|(n, t)| writes_data(sql, backend, tokens, n, t))
+}
+
 /// Scans `sql`.
 pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     let tokens = lex(sql, backend);
@@ -289,15 +340,18 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
         Token::Word { text, .. } => Some(text.as_str()),
         _ => None,
     });
+    // MySQL raw SQL is also read as under NO_BACKSLASH_ESCAPES and ANSI_QUOTES, and the
+    // more cautious reading wins: the server's sql_mode is not known here.
+    let other = (backend == DbBackend::MySql).then(|| lex_with(sql, backend, false));
+    let runs_strings = first_word.is_some_and(|w| RUNS_STRINGS.contains(&w));
     let kind = match first_word {
         Some("INSERT") => Kind::Insert,
         Some("UPDATE") => Kind::Update,
         Some("DELETE") => Kind::Delete,
         _ => {
-            let writes = tokens
-                .iter()
-                .enumerate()
-                .any(|(n, t)| writes_data(sql, &tokens, n, t));
+            let writes = runs_strings
+                || other_write(sql, backend, &tokens)
+                || other.as_ref().is_some_and(|o| other_write(sql, backend, o));
             if writes { Kind::OtherWrite } else { Kind::Read }
         }
     };
@@ -385,6 +439,19 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
                 (!unquoted.is_empty()).then(|| unquoted.to_owned())
             })
             .collect();
+    }
+    // Names the other readings see: MySQL's other sql_mode, and the SQL inside the
+    // strings of a statement that runs them.
+    let mut extra = other.unwrap_or_default();
+    if runs_strings {
+        extra.extend(lex(&sql.replace('\'', " "), backend));
+    }
+    for t in extra {
+        match t {
+            Token::Word { text, .. } => s.names.push(text.to_ascii_lowercase()),
+            Token::Ident { text, .. } => s.names.push(text),
+            Token::Param { .. } => {}
+        }
     }
     s
 }
@@ -664,14 +731,59 @@ mod tests {
             assert_eq!(s.kind, Kind::OtherWrite, "{sql}");
             assert!(s.names.contains(&"article".to_owned()), "{sql}");
         }
-        // Comments and strings that really are comments and strings hide what is in them.
+        // Comments that really are comments hide what is in them. (A dollar-quoted
+        // body is read as code, since `DO` and functions run it.)
         for (sql, backend) in [
             ("SELECT 1 # DELETE FROM article", DbBackend::MySql),
             ("SELECT 1 -- DELETE FROM article", DbBackend::MySql),
-            ("SELECT $$ DELETE FROM article $$", DbBackend::Postgres),
         ] {
             assert_eq!(scan(sql, backend).kind, Kind::Read, "{sql}");
         }
+    }
+
+    #[test]
+    fn code_in_bodies_and_odd_names_is_seen() {
+        for (sql, backend) in [
+            (
+                "DO $$ BEGIN DELETE FROM article; END $$",
+                DbBackend::Postgres,
+            ),
+            ("DO 'BEGIN DELETE FROM article; END'", DbBackend::Postgres),
+            ("PREPARE s FROM 'DELETE FROM article'", DbBackend::MySql),
+            (
+                "CREATE FUNCTION f() RETURNS void AS $$ DELETE FROM article $$ LANGUAGE sql",
+                DbBackend::Postgres,
+            ),
+            (
+                "WITH a AS (SELECT 1 AS é$x$), d AS (DELETE FROM article RETURNING 1) SELECT 1 AS é$x$ FROM d",
+                DbBackend::Postgres,
+            ),
+            (
+                "WITH t AS (SELECT 1 AS for) UPDATE article SET views = 0",
+                DbBackend::Postgres,
+            ),
+            (
+                "SELECT 1 FOR /* x */ UPDATE; DELETE FROM article",
+                DbBackend::MySql,
+            ),
+            // Under ANSI_QUOTES this is an identifier, then a DELETE.
+            (
+                "SELECT \"x\\\"; DELETE FROM article; SELECT \"",
+                DbBackend::MySql,
+            ),
+        ] {
+            let s = scan(sql, backend);
+            assert_eq!(s.kind, Kind::OtherWrite, "{sql}");
+            assert!(s.names.contains(&"article".to_owned()), "{sql}");
+        }
+        assert_eq!(
+            scan(
+                "WITH t AS (SELECT 1 AS x) UPDATE article SET views = 0",
+                DbBackend::Sqlite
+            )
+            .kind,
+            Kind::OtherWrite
+        );
     }
 
     #[test]
