@@ -91,9 +91,10 @@ pub enum AuditError {
     /// An auditing transaction refused to commit, and rolled back, because a change
     /// made through it may have no audit row: writing its pending rows failed or was
     /// cancelled, or an audited write was cancelled once its statement was sent, or
-    /// failed after the database had made the change.
+    /// failed after the database had made the change, or a deadlock or serialization
+    /// failure made the database roll the whole transaction back.
     #[error(
-        "an audited change in this transaction may have no audit row (recording it failed or was cancelled); the transaction was rolled back"
+        "an audited change in this transaction may have no audit row (recording it failed or was cancelled, or the database rolled the transaction back); the transaction was rolled back"
     )]
     Unrecorded,
     /// The database rejected an audit statement.

@@ -294,7 +294,9 @@ impl AuditedTransaction {
             wrote: &wrote,
         };
         let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));
-        let res = statement_level(&self.inner, &sink, stmt, reason).await?;
+        let res = statement_level(&self.inner, &sink, stmt, reason)
+            .await
+            .inspect_err(|e| self.after_error(e))?;
         guard.done();
         Ok(res)
     }
@@ -362,7 +364,7 @@ impl AuditedTransaction {
             return Ok(Outcome::One(Some(kept.row)));
         }
         self.before_statement(&stmt.sql).await?;
-        match decide(&stmt, origin)? {
+        let out = match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
                 let wrote = AtomicBool::new(false);
@@ -374,10 +376,27 @@ impl AuditedTransaction {
                 // An error or a cancellation after the write leaves the change without
                 // its rows: the guard marks the transaction.
                 let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));
-                let out = audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await?;
-                guard.done();
-                Ok(out)
+                let out = audit(&self.inner, &sink, stmt, call, *plan, &self.shared).await;
+                if out.is_ok() {
+                    guard.done();
+                }
+                out
             }
+        };
+        out.inspect_err(|e| self.after_error(e))
+    }
+
+    /// After a deadlock or a serialization failure the server has rolled back the whole
+    /// transaction (MySQL then runs later statements outside it; PostgreSQL refuses
+    /// them): the pending rows describe undone changes and are dropped, and commit
+    /// refuses.
+    fn after_error(&self, e: &DbErr) {
+        if ends_the_transaction(e) {
+            self.unrecorded.store(true, Ordering::SeqCst);
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
         }
     }
 }
@@ -466,8 +485,12 @@ fn decide(stmt: &Statement, origin: Origin) -> Result<Decision, DbErr> {
     match (scan.kind, origin) {
         (Kind::Read, _) => Ok(Decision::Pass),
         (Kind::OtherWrite, _) | (_, Origin::Raw) => {
-            let names: Vec<String> = scan.names.iter().filter(|n| audited(n)).cloned().collect();
-            match registry::registered_among(&names) {
+            let table = scan
+                .names
+                .iter()
+                .filter_map(|n| registry::registered_name(n))
+                .find(|t| !cfg.is_table_skipped(t));
+            match table {
                 Some(table) => Err(unauditable(
                     table,
                     "raw SQL writing to an audited table cannot be audited row by row; use SeaORM's typed API or execute_unaudited",
@@ -611,8 +634,9 @@ impl Sink<'_> {
     /// Runs a flow's write statement. From the moment it is sent the change may exist
     /// (a cancelled call can still run on the server), so the flow's rows must follow;
     /// only an error from the statement itself says it changed nothing, as a failed
-    /// statement is undone by the database. (A direct sink runs in a transaction of its
-    /// own, which an error or cancellation rolls back.)
+    /// statement is undone by the database (a deadlock, which undoes the whole
+    /// transaction, is handled by `AuditedTransaction::after_error`). (A direct sink
+    /// runs in a transaction of its own, which an error or cancellation rolls back.)
     async fn write<T>(
         &self,
         statement: impl std::future::Future<Output = Result<T, DbErr>>,
@@ -674,6 +698,16 @@ fn with_returning(stmt: &Statement, at: Option<usize>, auditor: &dyn TableAudito
         values: stmt.values.clone(),
         db_backend: stmt.db_backend,
     }
+}
+
+/// Whether `e` is a deadlock or a serialization failure (SQLSTATE 40001 or 40P01),
+/// after which MySQL has rolled back the whole transaction (PostgreSQL has too, and
+/// refuses everything until it ends).
+fn ends_the_transaction(e: &DbErr) -> bool {
+    let msg = e.to_string();
+    ["40001", "40P01", "Deadlock found", "deadlock detected"]
+        .iter()
+        .any(|m| msg.contains(m))
 }
 
 /// PostgreSQL: an `ExecResult` whose `rows_affected` is `n`, for an `exec()` whose
@@ -940,12 +974,13 @@ async fn insert<C: ConnectionTrait>(
         }
     };
     let images = after_images(db, sink, plan, &keys).await?;
-    if images.len() != keys.len() {
-        // Keys worked out wrongly would record other rows, or none: refuse (the write
-        // is undone with the transaction it runs in).
+    // Every row written found again, and only rows written (a trigger may skip some
+    // rows, with RAISE(IGNORE) on SQLite, which the row count shows). Keys worked out
+    // wrongly would record other rows, or none: refuse.
+    if u64::try_from(images.len()) != Ok(res.rows_affected()) {
         return Err(unauditable(
             table,
-            "the rows this INSERT wrote could not all be found again by key; use exec_with_returning()",
+            "the rows this INSERT wrote could not all be found again by key, so the change is undone with its transaction (an auditing transaction can no longer commit); use exec_with_returning()",
         ));
     }
     record(db, sink, snapshot(images)).await?;
@@ -1465,8 +1500,10 @@ impl AuditedTransaction {
     /// through this transaction may have no audit row: an earlier flush failed or was
     /// cancelled, or an audited write (or [`execute_unaudited`](Self::execute_unaudited))
     /// was cancelled once its statement was sent, or failed after the database had made
-    /// the change. The error is returned even if the caller handled the earlier one. A
-    /// statement the database refused changed nothing and does not count.
+    /// the change, or a deadlock or serialization failure made the database roll the
+    /// whole transaction back. The error is returned even if the caller handled the
+    /// earlier one. Any other statement the database refused changed nothing and does
+    /// not count.
     pub async fn commit(self) -> Result<(), DbErr> {
         if self.unrecorded.load(Ordering::SeqCst) {
             // The refusal is the answer whether or not the rollback goes through

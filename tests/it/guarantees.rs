@@ -472,3 +472,89 @@ backend_test!(async fn an_unaudited_statement_whose_row_fails_refuses_the_commit
     assert_eq!(articles(&**db).await?, vec![a]);
     Ok(())
 });
+
+/// MariaDB: a deadlock rolls back the whole transaction, earlier audited changes
+/// included. The auditing transaction must then refuse to commit: writing its pending
+/// rows afterwards would record changes that were undone, outside any transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_refuses_the_commit_mysql() {
+    sea_orm_audit_tests::run(
+        Backend::MySql,
+        "guarantees::a_deadlock_refuses_the_commit_mysql",
+        |db| Box::pin(async move { deadlocked(&db).await }),
+    )
+    .await
+}
+
+async fn deadlocked(db: &TestDb) -> TestResult {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::new((**db).clone());
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(art(&format!("row {i}")).insert(&**db).await?.id);
+    }
+    let (first, second) = (ids[0], ids[1]);
+    let set_views = |id: i64, views: i32| {
+        article::Entity::update_many()
+            .col_expr(article::Column::Views, Expr::value(views))
+            .filter(article::Column::Id.eq(id))
+    };
+
+    // The audited transaction changes the first row (its audit row waits for commit).
+    let txn = audited.begin().await?;
+    set_views(first, 1).exec(&txn).await?;
+    // The other transaction changes more rows, so InnoDB picks the audited one as the
+    // deadlock's victim, then holds the second row.
+    let other = db.begin().await?;
+    for &id in &ids[2..] {
+        set_views(id, 5).exec(&other).await?;
+    }
+    set_views(second, 5).exec(&other).await?;
+    let other_id = session_id(&other).await?;
+    let waiting = tokio::spawn(async move {
+        let out = set_views(second, 1).exec(&txn).await;
+        (txn, out)
+    });
+    until_waiting_on(&**db, other_id, || waiting.is_finished()).await?;
+    // Closing the cycle: InnoDB rolls back the smaller transaction, the audited one.
+    set_views(first, 5).exec(&other).await?;
+    other.commit().await?;
+    let (txn, out) = waiting.await?;
+    let err = out.expect_err("the audited transaction should be the deadlock's victim");
+    assert!(err.to_string().contains("Deadlock"), "{err}");
+    let err = txn.commit().await.expect_err("commit must refuse");
+    assert!(is_unrecorded(&err), "{err}");
+    // No audit row claims the change the deadlock undid.
+    let updates = trail(&**db)
+        .await?
+        .into_iter()
+        .filter(|r| r.action == "UPDATE")
+        .count();
+    assert_eq!(updates, 0);
+    let stored = articles(&**db).await?;
+    assert!(stored.iter().all(|a| a.views == 5), "{stored:#?}");
+    Ok(())
+}
+
+backend_test!(async fn raw_sql_naming_an_audited_table_in_another_case_is_refused(db) {
+    sea_orm_audit::register::<article::Entity>();
+    let audited = AuditedConnection::new((**db).clone());
+    let a = art("a").insert(&audited).await?;
+    let sql = match db.db.get_database_backend() {
+        // SQLite's names ignore case, in brackets too.
+        DbBackend::Sqlite => "DELETE FROM [ARTICLE]",
+        DbBackend::Postgres => "DELETE FROM ARTICLE",
+        _ => "DELETE FROM `ARTICLE`",
+    };
+    let refused = audited.execute_unprepared(sql).await;
+    let err = refused.expect_err("raw SQL writing to an audited table must be refused");
+    assert!(
+        matches!(AuditError::audit_message(&err), Some(m) if m.contains("raw SQL")),
+        "{err}"
+    );
+    assert_eq!(articles(&**db).await?, vec![a]);
+    Ok(())
+});
