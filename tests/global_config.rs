@@ -76,6 +76,12 @@ async fn writes(db: &TestDb) -> TestResult {
         .into_iter()
         .map(|r| (r.table_name.unwrap_or_default(), r.action, r.object_repr))
         .collect();
+    // The rows of one statement follow its rows' order, which nothing fixes: compare
+    // the bulk statements' rows as sets.
+    let mut recorded = recorded;
+    if let Some(bulk) = recorded.get_mut(2..) {
+        bulk.sort();
+    }
     let row = |action: &str, repr: &str| {
         (
             "article".to_owned(),
