@@ -26,12 +26,19 @@ pub(crate) enum Token {
 
 /// Lexes `sql` into words, identifiers and placeholders.
 pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
-    lex_with(sql, backend, true)
+    lex_with(sql, backend, false, 0)
 }
 
-/// [`lex`]; `mysql_backslash` says whether MySQL strings take backslash escapes (they
-/// do unless `NO_BACKSLASH_ESCAPES`, and `"..."` is a string unless `ANSI_QUOTES`).
-fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> {
+/// How deep dollar-quoted bodies are lexed as code inside each other; deeper ones are
+/// read as plain text, so no statement can make the lexer recurse without bound.
+const MAX_NESTING: u32 = 8;
+
+/// [`lex`]. `ansi_quotes` reads MySQL's `"..."` as an identifier, as under
+/// `ANSI_QUOTES`, instead of a string with backslash escapes. (MySQL's `'...'` always
+/// takes backslash escapes: `NO_BACKSLASH_ESCAPES` would break sea-query's own MySQL
+/// literals, which escape with backslashes.) `nesting` counts the dollar-quoted bodies
+/// this text is inside.
+fn lex_with(sql: &str, backend: DbBackend, ansi_quotes: bool, nesting: u32) -> Vec<Token> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -40,7 +47,7 @@ fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> 
         let c = b[i];
         match c {
             b'\'' => {
-                let backslash = backslash_escapes(b, i, backend) && mysql_backslash;
+                let backslash = backslash_escapes(b, i, backend);
                 i = skip_quoted(b, i, b'\'', backslash).0;
             }
             // SQLite's `[name]`: an identifier up to the closing bracket.
@@ -60,7 +67,7 @@ fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> 
                 // MySQL's `"..."` is a string (unless ANSI_QUOTES) and takes backslash
                 // escapes; it is kept as a name too, so a quoted table name under
                 // ANSI_QUOTES is still seen.
-                let backslash = c == b'"' && backend == DbBackend::MySql && mysql_backslash;
+                let backslash = c == b'"' && backend == DbBackend::MySql && !ansi_quotes;
                 let (end, closed) = skip_quoted(b, i, c, backslash);
                 // An unclosed run (malformed SQL, which the database will refuse) takes
                 // the rest of the text; never cut inside a character.
@@ -129,7 +136,7 @@ fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> 
             // PostgreSQL's dollar quoting, `$$...$$` or `$tag$...$tag$`. Its body may be
             // code (`DO $$ ... $$`, a function body), so it is lexed as code on its own:
             // its names count, and no quote inside it reaches past its end.
-            b'$' if backend == DbBackend::Postgres => {
+            b'$' if backend == DbBackend::Postgres && nesting < MAX_NESTING => {
                 let tag_end = b[i + 1..]
                     .iter()
                     .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'))
@@ -138,21 +145,21 @@ fn lex_with(sql: &str, backend: DbBackend, mysql_backslash: bool) -> Vec<Token> 
                     Some(t) if b[t] == b'$' => {
                         let tag = &sql[i..=t];
                         let close = sql[t + 1..].find(tag).map_or(b.len(), |p| t + 1 + p);
-                        for token in lex_with(&sql[t + 1..close], backend, mysql_backslash) {
-                            out.push(match token {
-                                Token::Word { text, at, depth: d } => Token::Word {
-                                    text,
-                                    at: at + t + 1,
-                                    depth: depth + 1 + d,
-                                },
-                                Token::Ident { text, at, depth: d } => Token::Ident {
-                                    text,
-                                    at: at + t + 1,
-                                    depth: depth + 1 + d,
-                                },
-                                Token::Param { at } => Token::Param { at: at + t + 1 },
-                            });
-                        }
+                        let body = lex_with(&sql[t + 1..close], backend, ansi_quotes, nesting + 1);
+                        // Its words and names, not its `$n`: those are not parameters.
+                        out.extend(body.into_iter().filter_map(|token| match token {
+                            Token::Word { text, at, depth: d } => Some(Token::Word {
+                                text,
+                                at: at + t + 1,
+                                depth: depth + 1 + d,
+                            }),
+                            Token::Ident { text, at, depth: d } => Some(Token::Ident {
+                                text,
+                                at: at + t + 1,
+                                depth: depth + 1 + d,
+                            }),
+                            Token::Param { .. } => None,
+                        }));
                         i = (close + tag.len()).min(b.len());
                     }
                     _ => i += 1,
@@ -194,7 +201,9 @@ fn backslash_escapes(b: &[u8], quote: usize, backend: DbBackend) -> bool {
             let prefix = quote.checked_sub(1).map(|p| b[p]);
             let before = quote.checked_sub(2).map(|p| b[p]);
             matches!(prefix, Some(b'E' | b'e'))
-                && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
+                && !before.is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+                })
         }
         _ => false,
     }
@@ -320,10 +329,6 @@ fn writes_data(sql: &str, backend: DbBackend, tokens: &[Token], n: usize, t: &To
     !locking && !call
 }
 
-/// Statements that run SQL given to them as a string (`DO '...'`, `PREPARE s FROM
-/// '...'`): writes, whose strings are read for names too.
-const RUNS_STRINGS: &[&str] = &["DO", "PREPARE", "EXECUTE"];
-
 /// Whether the statement lexed into `tokens` is a write, when it does not start with
 /// INSERT, UPDATE or DELETE.
 fn other_write(sql: &str, backend: DbBackend, tokens: &[Token]) -> bool {
@@ -340,18 +345,29 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
         Token::Word { text, .. } => Some(text.as_str()),
         _ => None,
     });
-    // MySQL raw SQL is also read as under NO_BACKSLASH_ESCAPES and ANSI_QUOTES, and the
-    // more cautious reading wins: the server's sql_mode is not known here.
-    let other = (backend == DbBackend::MySql).then(|| lex_with(sql, backend, false));
-    let runs_strings = first_word.is_some_and(|w| RUNS_STRINGS.contains(&w));
+    // MySQL raw SQL is also read as under ANSI_QUOTES, and the more cautious reading
+    // wins: the server's sql_mode is not known here.
+    let other = (backend == DbBackend::MySql).then(|| lex_with(sql, backend, true, 0));
+    // SQL run from a string: PostgreSQL's `DO '...'` (always a possible write) and
+    // MySQL's `PREPARE s FROM '...'` (a write if that SQL is one) are read again with
+    // their strings as code. (`PREPARE s FROM @variable` cannot be seen into.)
+    let pg_do = backend == DbBackend::Postgres && first_word == Some("DO");
+    let strings_as_code = (pg_do || (backend == DbBackend::MySql && first_word == Some("PREPARE")))
+        .then(|| {
+            let blanked = sql.replace('\'', " ");
+            let tokens = lex(&blanked, backend);
+            let writes = other_write(&blanked, backend, &tokens);
+            (tokens, writes)
+        });
     let kind = match first_word {
         Some("INSERT") => Kind::Insert,
         Some("UPDATE") => Kind::Update,
         Some("DELETE") => Kind::Delete,
         _ => {
-            let writes = runs_strings
+            let writes = pg_do
                 || other_write(sql, backend, &tokens)
-                || other.as_ref().is_some_and(|o| other_write(sql, backend, o));
+                || other.as_ref().is_some_and(|o| other_write(sql, backend, o))
+                || strings_as_code.as_ref().is_some_and(|(_, w)| *w);
             if writes { Kind::OtherWrite } else { Kind::Read }
         }
     };
@@ -443,9 +459,7 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     // Names the other readings see: MySQL's other sql_mode, and the SQL inside the
     // strings of a statement that runs them.
     let mut extra = other.unwrap_or_default();
-    if runs_strings {
-        extra.extend(lex(&sql.replace('\'', " "), backend));
-    }
+    extra.extend(strings_as_code.map(|(t, _)| t).unwrap_or_default());
     for t in extra {
         match t {
             Token::Word { text, .. } => s.names.push(text.to_ascii_lowercase()),
@@ -751,6 +765,10 @@ mod tests {
             ("DO 'BEGIN DELETE FROM article; END'", DbBackend::Postgres),
             ("PREPARE s FROM 'DELETE FROM article'", DbBackend::MySql),
             (
+                "SELECT naïvE'\\'; DELETE FROM article; SELECT '",
+                DbBackend::Postgres,
+            ),
+            (
                 "CREATE FUNCTION f() RETURNS void AS $$ DELETE FROM article $$ LANGUAGE sql",
                 DbBackend::Postgres,
             ),
@@ -784,6 +802,23 @@ mod tests {
             .kind,
             Kind::OtherWrite
         );
+        // Reads stay reads: an escaped quote in a MySQL string, SQL prepared as a read,
+        // MySQL's DO of an expression.
+        for (sql, backend) in [
+            (
+                "SELECT * FROM article WHERE title = 'don\\'t drop it'",
+                DbBackend::MySql,
+            ),
+            ("PREPARE s FROM 'SELECT * FROM article'", DbBackend::MySql),
+            ("PREPARE q AS SELECT * FROM article", DbBackend::Postgres),
+            ("DO GET_LOCK('article', 1)", DbBackend::MySql),
+        ] {
+            assert_eq!(scan(sql, backend).kind, Kind::Read, "{sql}");
+        }
+        // Dollar quotes nested past the limit are read as text, without recursing.
+        let deep: String = (0..5000).map(|n| format!("$t{n}$ ")).collect();
+        let deep = format!("SELECT {deep}");
+        assert_eq!(scan(&deep, DbBackend::Postgres).kind, Kind::Read);
     }
 
     #[test]
