@@ -154,6 +154,10 @@ pub struct AuditedTransaction {
     /// on MySQL and SQLite a failed statement does not end the transaction, and a
     /// caller that went on would otherwise commit the change without its rows.
     unrecorded: AtomicBool,
+    /// Set, for this transaction and every one nested in it or around it, once MySQL
+    /// has rolled the whole transaction back (a deadlock): every later statement is
+    /// refused, since MySQL would run it outside any transaction.
+    ended: Arc<AtomicBool>,
 }
 
 /// Sets a transaction's `unrecorded` flag if dropped before [`Unrecorded::done`] (an
@@ -251,6 +255,14 @@ impl AuditedConnection {
         Ok(())
     }
 
+    /// A transaction begun here starts a chain of its own.
+    fn chain(&self) -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+
+    /// Each audited statement runs in a transaction of its own: nothing to remember.
+    fn after_error(&self, _e: &DbErr) {}
+
     async fn run(&self, stmt: Statement, call: Call, origin: Origin) -> Result<Outcome, DbErr> {
         match decide(&stmt, origin)? {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
@@ -283,6 +295,7 @@ impl AuditedTransaction {
         stmt: Statement,
         reason: &str,
     ) -> Result<ExecResult, DbErr> {
+        self.still_open()?;
         self.take_read_back();
         self.flush().await?;
         // Its row is written at once, through a sink only so that a failure or a
@@ -331,8 +344,22 @@ impl AuditedTransaction {
 
     /// A savepoint begun now must not end up holding rows recorded before it.
     async fn before_nested(&self) -> Result<(), DbErr> {
+        self.still_open()?;
         self.take_read_back();
         self.flush().await
+    }
+
+    /// A transaction nested in this one shares its `ended` flag.
+    fn chain(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ended)
+    }
+
+    /// [`AuditError::Unrecorded`] once MySQL has rolled the transaction back.
+    fn still_open(&self) -> Result<(), DbErr> {
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(AuditError::Unrecorded.into());
+        }
+        Ok(())
     }
 
     fn take_read_back(&self) -> Option<ReadBack> {
@@ -343,6 +370,7 @@ impl AuditedTransaction {
     }
 
     async fn before_statement(&self, sql: &str) -> Result<(), DbErr> {
+        self.still_open()?;
         self.take_read_back();
         let any = !self
             .pending
@@ -386,12 +414,15 @@ impl AuditedTransaction {
         out.inspect_err(|e| self.after_error(e))
     }
 
-    /// After a deadlock or a serialization failure the server has rolled back the whole
-    /// transaction (MySQL then runs later statements outside it; PostgreSQL refuses
-    /// them): the pending rows describe undone changes and are dropped, and commit
-    /// refuses.
+    /// After a deadlock MySQL has rolled back the whole transaction, savepoints and
+    /// all, and runs later statements outside it: the pending rows describe undone
+    /// changes and are dropped, and this transaction, the ones around it and the ones
+    /// in it refuse every later statement and their commit. (PostgreSQL refuses every
+    /// statement after an error until the transaction or savepoint ends, so a commit
+    /// there fails by itself.)
     fn after_error(&self, e: &DbErr) {
-        if ends_the_transaction(e) {
+        if self.get_database_backend() == DbBackend::MySql && ends_the_transaction(e) {
+            self.ended.store(true, Ordering::SeqCst);
             self.unrecorded.store(true, Ordering::SeqCst);
             self.pending
                 .lock()
@@ -700,14 +731,12 @@ fn with_returning(stmt: &Statement, at: Option<usize>, auditor: &dyn TableAudito
     }
 }
 
-/// Whether `e` is a deadlock or a serialization failure (SQLSTATE 40001 or 40P01),
-/// after which MySQL has rolled back the whole transaction (PostgreSQL has too, and
-/// refuses everything until it ends).
+/// Whether `e` is MySQL's deadlock error (1213, SQLSTATE 40001), after which it has
+/// rolled back the whole transaction. Matched on the driver's `<number> (<state>)`
+/// prefix of the server's message, so a value quoted inside another error's message
+/// cannot match.
 fn ends_the_transaction(e: &DbErr) -> bool {
-    let msg = e.to_string();
-    ["40001", "40P01", "Deadlock found", "deadlock detected"]
-        .iter()
-        .any(|m| msg.contains(m))
+    e.to_string().contains("database: 1213 (40001)")
 }
 
 /// PostgreSQL: an `ExecResult` whose `rows_affected` is `n`, for an `exec()` whose
@@ -1294,11 +1323,11 @@ async fn statement_level<C: ConnectionTrait>(
     reason: &str,
 ) -> Result<ExecResult, DbErr> {
     let scan = sqlscan::scan(&stmt.sql, stmt.db_backend);
+    // The same matching as the refusal that pointed here.
     let mut tables: Vec<String> = scan
         .names
         .iter()
-        .filter(|n| registry::is_registered(n))
-        .cloned()
+        .filter_map(|n| registry::registered_name(n))
         .collect();
     tables.sort();
     tables.dedup();
@@ -1345,7 +1374,10 @@ macro_rules! impl_connection {
                 self.before_statement(sql).await?;
                 // Raw SQL is never audited row by row: `decide` passes it or refuses it.
                 decide(&stmt, Origin::Raw)?;
-                self.inner.execute_unprepared(sql).await
+                self.inner
+                    .execute_unprepared(sql)
+                    .await
+                    .inspect_err(|e| self.after_error(e))
             }
 
             async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
@@ -1401,6 +1433,7 @@ macro_rules! impl_transaction {
                 Ok(AuditedTransaction::wrap(
                     self.inner.begin().await?,
                     Arc::clone(&self.shared),
+                    self.chain(),
                 ))
             }
 
@@ -1415,6 +1448,7 @@ macro_rules! impl_transaction {
                         .begin_with_config(isolation_level, access_mode)
                         .await?,
                     Arc::clone(&self.shared),
+                    self.chain(),
                 ))
             }
 
@@ -1426,6 +1460,7 @@ macro_rules! impl_transaction {
                 Ok(AuditedTransaction::wrap(
                     self.inner.begin_with_options(options).await?,
                     Arc::clone(&self.shared),
+                    self.chain(),
                 ))
             }
 
@@ -1483,13 +1518,14 @@ impl TransactionSession for AuditedTransaction {
 }
 
 impl AuditedTransaction {
-    fn wrap(inner: DatabaseTransaction, shared: Arc<Shared>) -> Self {
+    fn wrap(inner: DatabaseTransaction, shared: Arc<Shared>, ended: Arc<AtomicBool>) -> Self {
         Self {
             inner,
             shared,
             pending: Mutex::new(Vec::new()),
             read_back: Mutex::new(None),
             unrecorded: AtomicBool::new(false),
+            ended,
         }
     }
 
@@ -1505,7 +1541,7 @@ impl AuditedTransaction {
     /// earlier one. Any other statement the database refused changed nothing and does
     /// not count.
     pub async fn commit(self) -> Result<(), DbErr> {
-        if self.unrecorded.load(Ordering::SeqCst) {
+        if self.unrecorded.load(Ordering::SeqCst) || self.ended.load(Ordering::SeqCst) {
             // The refusal is the answer whether or not the rollback goes through
             // (dropping the transaction rolls it back too).
             let _ = self.inner.rollback().await;

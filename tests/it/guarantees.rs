@@ -481,12 +481,24 @@ async fn a_deadlock_refuses_the_commit_mysql() {
     sea_orm_audit_tests::run(
         Backend::MySql,
         "guarantees::a_deadlock_refuses_the_commit_mysql",
-        |db| Box::pin(async move { deadlocked(&db).await }),
+        |db| Box::pin(async move { deadlocked(&db, false).await }),
     )
     .await
 }
 
-async fn deadlocked(db: &TestDb) -> TestResult {
+/// The same with the deadlock in a savepoint: MySQL rolls back the whole transaction,
+/// so the transaction around it must refuse too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_in_a_savepoint_refuses_the_outer_commit_mysql() {
+    sea_orm_audit_tests::run(
+        Backend::MySql,
+        "guarantees::a_deadlock_in_a_savepoint_refuses_the_outer_commit_mysql",
+        |db| Box::pin(async move { deadlocked(&db, true).await }),
+    )
+    .await
+}
+
+async fn deadlocked(db: &TestDb, in_savepoint: bool) -> TestResult {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
 
@@ -515,16 +527,35 @@ async fn deadlocked(db: &TestDb) -> TestResult {
     set_views(second, 5).exec(&other).await?;
     let other_id = session_id(&other).await?;
     let waiting = tokio::spawn(async move {
-        let out = set_views(second, 1).exec(&txn).await;
-        (txn, out)
+        let nested = if in_savepoint {
+            match txn.begin().await {
+                Ok(n) => Some(n),
+                Err(e) => return (txn, None, Err(e)),
+            }
+        } else {
+            None
+        };
+        let out = set_views(second, 1)
+            .exec(nested.as_ref().unwrap_or(&txn))
+            .await;
+        (txn, nested, out)
     });
     until_waiting_on(&**db, other_id, || waiting.is_finished()).await?;
     // Closing the cycle: InnoDB rolls back the smaller transaction, the audited one.
     set_views(first, 5).exec(&other).await?;
     other.commit().await?;
-    let (txn, out) = waiting.await?;
+    let (txn, nested, out) = waiting.await?;
     let err = out.expect_err("the audited transaction should be the deadlock's victim");
-    assert!(err.to_string().contains("Deadlock"), "{err}");
+    assert!(err.to_string().contains("1213 (40001)"), "{err}");
+    // MySQL would run a retry outside any transaction: it is refused.
+    let retry = set_views(second, 1)
+        .exec(nested.as_ref().unwrap_or(&txn))
+        .await
+        .expect_err("a statement after the deadlock must be refused");
+    assert!(is_unrecorded(&retry), "{retry}");
+    if let Some(nested) = nested {
+        assert!(nested.commit().await.is_err());
+    }
     let err = txn.commit().await.expect_err("commit must refuse");
     assert!(is_unrecorded(&err), "{err}");
     // No audit row claims the change the deadlock undid.
