@@ -29,9 +29,34 @@ pub(crate) fn lex(sql: &str, backend: DbBackend) -> Vec<Token> {
     lex_with(sql, backend, false, 0)
 }
 
-/// How deep dollar-quoted bodies are lexed as code inside each other; deeper ones are
-/// read as plain text, so no statement can make the lexer recurse without bound.
+/// How deep dollar-quoted bodies are lexed as code inside each other, so no statement
+/// can make the lexer recurse without bound. A body deeper than that is read for its
+/// words only, every one of them, with no quote or comment hiding any.
 const MAX_NESTING: u32 = 8;
+
+/// Every word of `sql` (see [`MAX_NESTING`]).
+fn words_only(sql: &str) -> Vec<Token> {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if word(b[i]) {
+            let start = i;
+            while i < b.len() && word(b[i]) {
+                i += 1;
+            }
+            out.push(Token::Word {
+                text: sql[start..i].to_ascii_uppercase(),
+                at: start,
+                depth: 1,
+            });
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
 
 /// [`lex`]. `ansi_quotes` reads MySQL's `"..."` as an identifier, as under
 /// `ANSI_QUOTES`, instead of a string with backslash escapes. (MySQL's `'...'` always
@@ -39,6 +64,9 @@ const MAX_NESTING: u32 = 8;
 /// literals, which escape with backslashes.) `nesting` counts the dollar-quoted bodies
 /// this text is inside.
 fn lex_with(sql: &str, backend: DbBackend, ansi_quotes: bool, nesting: u32) -> Vec<Token> {
+    if nesting >= MAX_NESTING {
+        return words_only(sql);
+    }
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -136,7 +164,7 @@ fn lex_with(sql: &str, backend: DbBackend, ansi_quotes: bool, nesting: u32) -> V
             // PostgreSQL's dollar quoting, `$$...$$` or `$tag$...$tag$`. Its body may be
             // code (`DO $$ ... $$`, a function body), so it is lexed as code on its own:
             // its names count, and no quote inside it reaches past its end.
-            b'$' if backend == DbBackend::Postgres && nesting < MAX_NESTING => {
+            b'$' if backend == DbBackend::Postgres => {
                 let tag_end = b[i + 1..]
                     .iter()
                     .position(|&x| !(x.is_ascii_alphanumeric() || x == b'_'))
@@ -338,6 +366,28 @@ fn other_write(sql: &str, backend: DbBackend, tokens: &[Token]) -> bool {
         .any(|(n, t)| writes_data(sql, backend, tokens, n, t))
 }
 
+/// The first word of each statement in `sql` (statements end at a `;` outside quotes).
+fn statement_starts<'t>(sql: &str, tokens: &'t [Token]) -> Vec<&'t str> {
+    let mut starts = Vec::new();
+    let mut last_end = 0;
+    let mut first = true;
+    for t in tokens {
+        let (at, len) = match t {
+            Token::Word { text, at, .. } | Token::Ident { text, at, .. } => (*at, text.len()),
+            Token::Param { at } => (*at, 1),
+        };
+        if sql.get(last_end..at).is_some_and(|gap| gap.contains(';')) {
+            first = true;
+        }
+        if first && let Token::Word { text, .. } = t {
+            starts.push(text.as_str());
+        }
+        first = false;
+        last_end = at + len;
+    }
+    starts
+}
+
 /// Scans `sql`.
 pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     let tokens = lex(sql, backend);
@@ -351,10 +401,13 @@ pub(crate) fn scan(sql: &str, backend: DbBackend) -> Scan {
     // SQL run from a string: PostgreSQL's `DO '...'` (always a possible write) and
     // MySQL's `PREPARE s FROM '...'` (a write if that SQL is one) are read again with
     // their strings as code. (`PREPARE s FROM @variable` cannot be seen into.)
-    let pg_do = backend == DbBackend::Postgres && first_word == Some("DO");
-    let strings_as_code = (pg_do || (backend == DbBackend::MySql && first_word == Some("PREPARE")))
+    // Any statement of the text counts, not only the first. Quotes become spaces and
+    // backslashes go (MySQL drops one before an ordinary character: 'art\icle').
+    let starts = statement_starts(sql, &tokens);
+    let pg_do = backend == DbBackend::Postgres && starts.contains(&"DO");
+    let strings_as_code = (pg_do || (backend == DbBackend::MySql && starts.contains(&"PREPARE")))
         .then(|| {
-            let blanked = sql.replace('\'', " ");
+            let blanked = sql.replace(['\'', '"'], " ").replace('\\', "");
             let tokens = lex(&blanked, backend);
             let writes = other_write(&blanked, backend, &tokens);
             (tokens, writes)
@@ -764,6 +817,12 @@ mod tests {
             ),
             ("DO 'BEGIN DELETE FROM article; END'", DbBackend::Postgres),
             ("PREPARE s FROM 'DELETE FROM article'", DbBackend::MySql),
+            ("PREPARE s FROM \"DELETE FROM article\"", DbBackend::MySql),
+            ("PREPARE s FROM 'DELETE FROM art\\icle'", DbBackend::MySql),
+            (
+                "SELECT 1; DO 'BEGIN DELETE FROM article; END'",
+                DbBackend::Postgres,
+            ),
             (
                 "SELECT naïvE'\\'; DELETE FROM article; SELECT '",
                 DbBackend::Postgres,
@@ -819,6 +878,12 @@ mod tests {
         let deep: String = (0..5000).map(|n| format!("$t{n}$ ")).collect();
         let deep = format!("SELECT {deep}");
         assert_eq!(scan(&deep, DbBackend::Postgres).kind, Kind::Read);
+        // Past the limit every word counts: no quote or comment hides one.
+        let open: String = (0..9).map(|n| format!("DO $a{n}$ ")).collect();
+        let hidden = format!("{open}PERFORM $z$/*$z$; DELETE FROM article;");
+        let s = scan(&hidden, DbBackend::Postgres);
+        assert_eq!(s.kind, Kind::OtherWrite);
+        assert!(s.names.contains(&"article".to_owned()));
     }
 
     #[test]
