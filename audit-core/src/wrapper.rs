@@ -337,7 +337,8 @@ impl AuditedTransaction {
             .collect();
         writer::write_stamped(&self.inner, &rows)
             .await
-            .map_err(DbErr::from)?;
+            .map_err(DbErr::from)
+            .inspect_err(|e| self.after_error(e))?;
         guard.done();
         Ok(())
     }
@@ -732,11 +733,13 @@ fn with_returning(stmt: &Statement, at: Option<usize>, auditor: &dyn TableAudito
 }
 
 /// Whether `e` is MySQL's deadlock error (1213, SQLSTATE 40001), after which it has
-/// rolled back the whole transaction. Matched on the driver's `<number> (<state>)`
-/// prefix of the server's message, so a value quoted inside another error's message
-/// cannot match.
+/// rolled back the whole transaction. Matched on the `<number> (<state>)` with which
+/// the driver starts the server's message, so a value quoted inside another error's
+/// message cannot match.
 fn ends_the_transaction(e: &DbErr) -> bool {
-    e.to_string().contains("database: 1213 (40001)")
+    let msg = e.to_string();
+    msg.split_once("error returned from database: ")
+        .is_some_and(|(_, server)| server.starts_with("1213 (40001)"))
 }
 
 /// PostgreSQL: an `ExecResult` whose `rows_affected` is `n`, for an `exec()` whose
@@ -1564,4 +1567,29 @@ impl AuditedTransaction {
 pub(crate) fn is_wrapper<C: ?Sized>() -> bool {
     let name = std::any::type_name::<C>();
     name.contains("AuditedConnection") || name.contains("AuditedTransaction")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ends_the_transaction;
+    use sea_orm::DbErr;
+
+    #[test]
+    fn only_the_servers_own_deadlock_ends_the_transaction() {
+        let err = |m: &str| {
+            DbErr::Custom(format!(
+                "Execution Error: error returned from database: {m}"
+            ))
+        };
+        assert!(ends_the_transaction(&err(
+            "1213 (40001): Deadlock found when trying to get lock; try restarting transaction"
+        )));
+        for other in [
+            "1062 (23000): Duplicate entry 'error returned from database: 1213 (40001)' for key 'title'",
+            "1205 (HY000): Lock wait timeout exceeded; try restarting transaction",
+            "40001: could not serialize access due to concurrent update",
+        ] {
+            assert!(!ends_the_transaction(&err(other)), "{other}");
+        }
+    }
 }
