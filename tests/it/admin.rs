@@ -808,3 +808,39 @@ backend_test!(async fn works_at_the_root_and_pages_every_list(db) {
     assert_eq!(css.status, StatusCode::OK, "the stylesheet needs no access");
     Ok(())
 });
+
+backend_test!(async fn odd_query_strings_get_a_page_and_every_response_its_headers(db) {
+    let app = app(&db.db, 20);
+    // The last date chrono knows has no next day; month 0 has no name.
+    for uri in [
+        "/audit/log?to=%2B262142-12-31",
+        "/audit/logins?to=%2B262142-12-31",
+        "/audit/log?year=2024&month=0",
+        "/audit/log?year=2024&month=0&day=1",
+    ] {
+        let resp = get(&app, uri, "viewer").await;
+        assert_eq!(resp.status, StatusCode::OK, "{uri}: {}", resp.body);
+    }
+    // axum's own answers (a malformed query, an unknown path, a wrong method) carry the
+    // security headers too.
+    for (method, uri, status) in [
+        ("GET", "/audit/log?year=x", StatusCode::BAD_REQUEST),
+        ("GET", "/audit/nowhere", StatusCode::NOT_FOUND),
+        ("DELETE", "/audit/log", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-test-user", "viewer")
+            .body(Body::empty())?;
+        let resp = app.clone().oneshot(req).await?;
+        assert_eq!(resp.status(), status, "{method} {uri}");
+        let csp = resp
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("default-src 'none'"), "{method} {uri}: {csp:?}");
+    }
+    Ok(())
+});

@@ -25,7 +25,7 @@ type St = State<Arc<AdminState>>;
 /// Every admin response carries these. The CSP forbids every script, inline or not: the
 /// pages need none, and should an escaping bug ever let markup through, it still cannot
 /// run. `no-store` keeps audit data out of shared caches and the back-button cache.
-fn harden(mut resp: Response) -> Response {
+pub(crate) fn harden(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -226,6 +226,15 @@ fn some(s: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The name of month `m` (1 to 12), `?` for any other number from a query string.
+fn month_name(m: u32) -> &'static str {
+    (m as usize)
+        .checked_sub(1)
+        .and_then(|i| MONTHS.get(i))
+        .copied()
+        .unwrap_or("?")
+}
+
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
@@ -247,7 +256,8 @@ fn date_range(from: &Option<String>, to: &Option<String>, notices: &mut Vec<Stri
         Err(e) => notices.push(e),
     }
     match parse_date(to) {
-        Ok(d) => range.to = d.map(|d| day_start(d) + Duration::days(1)),
+        // The last representable day has no next day: no upper bound then.
+        Ok(d) => range.to = d.and_then(|d| day_start(d).checked_add_signed(Duration::days(1))),
         Err(e) => notices.push(e),
     }
     range
@@ -479,7 +489,7 @@ async fn drill_cells(state: &AdminState, v: &Viewer, q: &LogQuery) -> Vec<Cell> 
         }
         (Some(y), Some(m), None) => {
             cells.push(link(y.to_string(), &[("year", y.to_string())]));
-            let name = MONTHS.get(m as usize - 1).copied().unwrap_or("?");
+            let name = month_name(m);
             cells.push(current(format!("{name} {y}")));
             let days = NaiveDate::from_ymd_opt(y, m, 1)
                 .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
@@ -497,7 +507,7 @@ async fn drill_cells(state: &AdminState, v: &Viewer, q: &LogQuery) -> Vec<Cell> 
             }
         }
         (Some(y), Some(m), Some(d)) => {
-            let name = MONTHS.get(m as usize - 1).copied().unwrap_or("?");
+            let name = month_name(m);
             cells.push(link(
                 format!("‹ {name} {y}"),
                 &[("year", y.to_string()), ("month", m.to_string())],

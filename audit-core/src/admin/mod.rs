@@ -179,5 +179,13 @@ pub fn router<A: Authorizer>(
         .route("/events/{id}", get(handlers::event_detail))
         .route("/events/{id}/resolve", post(handlers::resolve))
         .route("/prune", get(handlers::prune_form).post(handlers::prune))
+        // Its own 404 for a path under the viewer, so that it gets the headers below
+        // (a nested router without one leaves such paths to the outer router's).
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state)
+        // Every response, axum's own rejections, 404 and 405 included, carries the
+        // security headers.
+        .layer(axum::middleware::map_response(
+            |resp: axum::response::Response| async move { handlers::harden(resp) },
+        ))
 }
