@@ -605,8 +605,9 @@ async fn run_writer(
                     let _ = ack.send(());
                     return;
                 }
+                // The handle was dropped: the writer keeps writing what the sinks send,
+                // until the last sink is dropped too.
                 None => {
-                    rx.close();
                     while let Some(ev) = rx.recv().await {
                         write_one(&db, ev, &stats).await;
                     }

@@ -284,3 +284,23 @@ backend_test!(async fn panic_hook_records_panics_without_blocking(db) {
     assert!(!r.stack_trace.as_deref().unwrap_or_default().is_empty());
     Ok(())
 });
+
+backend_test!(async fn a_writer_whose_handle_is_dropped_keeps_writing(db) {
+    // As its documentation says: dropping the handle leaves the writer running for as
+    // long as a sink can still send.
+    let (sink, handle) = spawn_event_writer(db.connect_again().await?, 16)?;
+    drop(handle);
+    assert!(sink.try_record(SystemEvent::new(EventType::Info, "after the handle")));
+    // Wait, boundedly, for the background writer to store it.
+    for _ in 0..200 {
+        let stored = system_event::Entity::find()
+            .filter(system_event::Column::Title.eq("after the handle"))
+            .all(&db.db)
+            .await?;
+        if stored.len() == 1 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    Err("the event was never written".into())
+});
