@@ -192,6 +192,21 @@ impl RequestContext {
         CONTEXT.scope(Arc::new(self), fut)
     }
 
+    /// [`scope`](Self::scope) of a context already shared.
+    #[cfg(feature = "middleware")]
+    pub(crate) fn scope_shared<F: Future>(
+        ctx: Arc<RequestContext>,
+        fut: F,
+    ) -> TaskLocalFuture<Arc<RequestContext>, F> {
+        CONTEXT.scope(ctx, fut)
+    }
+
+    /// Runs `f` with `ctx` in scope, for the synchronous part of a service's `call`.
+    #[cfg(feature = "middleware")]
+    pub(crate) fn sync_scope<R>(ctx: &Arc<RequestContext>, f: impl FnOnce() -> R) -> R {
+        CONTEXT.sync_scope(Arc::clone(ctx), f)
+    }
+
     /// The context of the current task, if one is in scope.
     pub fn current() -> Option<Arc<RequestContext>> {
         CONTEXT.try_with(Arc::clone).ok()

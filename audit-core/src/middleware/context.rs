@@ -334,11 +334,18 @@ where
         }
         parts.extensions.insert(ctx.clone());
 
-        let fut = self.inner.call(Request::from_parts(parts, body));
-        ctx.scope(ResponseFuture {
-            inner: fut,
-            header: Some((s.request_id_header.clone(), request_id)),
-        })
+        // The inner service's `call` runs in the scope too: work it does before
+        // returning its future sees the request's context.
+        let ctx = std::sync::Arc::new(ctx);
+        let inner = &mut self.inner;
+        let fut = RequestContext::sync_scope(&ctx, || inner.call(Request::from_parts(parts, body)));
+        RequestContext::scope_shared(
+            ctx,
+            ResponseFuture {
+                inner: fut,
+                header: Some((s.request_id_header.clone(), request_id)),
+            },
+        )
     }
 }
 
