@@ -12,17 +12,7 @@ use sea_orm_audit::{AuditConfig, AuditedConnection};
 use sea_orm_audit_tests::fixtures::{article, tag};
 use sea_orm_audit_tests::{Backend, BoxFuture, TestDb, TestResult, run};
 
-fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
-}
+use article::titled as art;
 
 fn new_tag(label: &str) -> tag::ActiveModel {
     tag::ActiveModel {

@@ -13,9 +13,10 @@
 //!   in memory between hooks. On PostgreSQL the UPDATE and its row are one statement
 //!   ([`crate::inline`]) where SQL can build the row; on SQLite the read, the
 //!   UPDATE and the read of the row as stored are one call. MySQL and MariaDB have no
-//!   UPDATE ... RETURNING: there the audit row is an `INSERT ... SELECT` from the updated row that writes only
-//!   if the stored row equals the after-image predicted from the values set, and the
-//!   row is read back only when it does not (see [`record_if_as_predicted`]).
+//!   UPDATE ... RETURNING: there the audit row is an `INSERT ... SELECT` from the
+//!   updated row that writes only if the stored row equals the after-image predicted
+//!   from the values set, and the row is read back only when it does not (see
+//!   [`record_if_as_predicted`]).
 //! - **delete**: `before_delete` reads and locks the row and returns it as the
 //!   active model, so `after_delete` receives the full before-image and writes the
 //!   DELETE row only after the DELETE succeeded. A row that was not found comes back

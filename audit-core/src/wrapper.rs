@@ -301,11 +301,7 @@ impl AuditedTransaction {
         // Its row is written at once, through a sink only so that a failure or a
         // cancellation after the statement marks the transaction.
         let wrote = AtomicBool::new(false);
-        let sink = Sink::Buffer {
-            pending: &self.pending,
-            read_back: &self.read_back,
-            wrote: &wrote,
-        };
+        let sink = self.sink(&wrote);
         let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));
         let res = statement_level(&self.inner, &sink, stmt, reason)
             .await
@@ -348,6 +344,16 @@ impl AuditedTransaction {
         self.still_open()?;
         self.take_read_back();
         self.flush().await
+    }
+
+    /// The sink of this transaction's flows; `wrote` records whether a flow's write
+    /// was sent.
+    fn sink<'a>(&'a self, wrote: &'a AtomicBool) -> Sink<'a> {
+        Sink::Buffer {
+            pending: &self.pending,
+            read_back: &self.read_back,
+            wrote,
+        }
     }
 
     /// A transaction nested in this one shares its `ended` flag.
@@ -397,11 +403,7 @@ impl AuditedTransaction {
             Decision::Pass => passthrough(&self.inner, stmt, call).await,
             Decision::Audit(plan) => {
                 let wrote = AtomicBool::new(false);
-                let sink = Sink::Buffer {
-                    pending: &self.pending,
-                    read_back: &self.read_back,
-                    wrote: &wrote,
-                };
+                let sink = self.sink(&wrote);
                 // An error or a cancellation after the write leaves the change without
                 // its rows: the guard marks the transaction.
                 let guard = Unrecorded::new(&self.unrecorded, Some(&wrote));

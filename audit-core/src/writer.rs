@@ -452,7 +452,7 @@ pub(crate) fn missing_table(
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
             .next()
             .unwrap_or("");
-        name == table || name.rsplit('.').next() == Some(table)
+        name.rsplit('.').next() == Some(table)
     };
     let missing = sqlite
         || (named("\" does not exist") && !msg.contains("column \""))

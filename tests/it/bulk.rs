@@ -14,7 +14,7 @@ use sea_orm_audit_tests::fixtures::{article, plain};
 use sea_orm_audit_tests::{Backend, TestDb, backend_test};
 use serde_json::json;
 
-use crate::common::{changes, keys, session_id, sqlite_busy, trail, until_waiting_on};
+use crate::common::{changes, counting, keys, session_id, sqlite_busy, trail, until_waiting_on};
 
 fn art(title: &str) -> article::ActiveModel {
     article::ActiveModel {
@@ -1031,18 +1031,12 @@ backend_test!(async fn a_delete_by_key_needs_no_separate_read(db) {
 backend_test!(async fn a_queried_update_is_one_call_on_sqlite_and_postgres(db) {
     // SQLite sends the before-image SELECT and the UPDATE ... RETURNING in one call;
     // PostgreSQL sends one statement. The rows still pair each before with its after.
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     sea_orm_audit::register::<article::Entity>();
     for t in ["a", "b", "c"] {
         art(t).insert(&db.db).await?;
     }
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut conn = db.db.clone();
-    let counter = Arc::clone(&calls);
-    conn.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    let (conn, calls) = counting(&db.db);
     let wrapped = AuditedConnection::new(conn);
     let txn = wrapped.begin().await?;
     let b = article::Entity::find_by_id(2).one(&txn).await?.ok_or("no b")?;
@@ -1303,15 +1297,9 @@ backend_test!(async fn config_masking_applies_through_the_wrapper(db) {
     // `changes` JSON in SQL.
     use sea_orm_audit::AuditConfig;
     use sea_orm_audit_tests::fixtures::member;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     sea_orm_audit::register::<member::Entity>();
-    let statements = Arc::new(AtomicUsize::new(0));
-    let mut conn = db.db.clone();
-    let counter = Arc::clone(&statements);
-    conn.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    let (conn, statements) = counting(&db.db);
     let wrapped = AuditedConnection::new(conn);
     let cfg = AuditConfig::new()
         .mask_field("member.email")

@@ -1,22 +1,25 @@
 //! Helpers shared by the integration tests.
 
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryOrder, Statement};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder, Statement,
+};
 use sea_orm_audit::entity::audit_log;
-use sea_orm_audit_tests::fixtures::article;
 use serde_json::Value;
 
-/// A new article titled `title`, every other field empty or zero.
-pub fn art(title: &str) -> article::ActiveModel {
-    article::ActiveModel {
-        title: Set(title.into()),
-        body: Set(String::new()),
-        body_html: Set(String::new()),
-        editor_token: Set(None),
-        views: Set(0),
-        published: Set(false),
-        ..Default::default()
-    }
+pub use sea_orm_audit_tests::fixtures::article::titled as art;
+
+/// A clone of `db` that counts every statement it runs, and the count.
+pub fn counting(db: &DatabaseConnection) -> (DatabaseConnection, Arc<AtomicUsize>) {
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut counted = db.clone();
+    let counter = Arc::clone(&statements);
+    counted.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    (counted, statements)
 }
 
 /// Every audit row, oldest first.

@@ -6,7 +6,7 @@ use sea_orm_audit_tests::backend_test;
 use sea_orm_audit_tests::fixtures::{article, tag, translation, typed};
 use serde_json::json;
 
-use crate::common::{changes, keys, trail};
+use crate::common::{changes, counting, keys, trail};
 
 fn new_article(title: &str) -> article::ActiveModel {
     article::ActiveModel {
@@ -275,13 +275,8 @@ backend_test!(async fn an_update_records_what_the_database_stored(db) {
     use sea_orm::TransactionTrait;
     use sea_orm_audit_tests::Backend;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let statements = Arc::new(AtomicUsize::new(0));
-    let mut counted = db.db.clone();
-    let counter = Arc::clone(&statements);
-    counted.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    use std::sync::atomic::Ordering;
+    let (counted, statements) = counting(&db.db);
     let update = |model: article::Model, title: &'static str, views: Option<i32>| {
         let counted = counted.clone();
         let statements = Arc::clone(&statements);

@@ -13,7 +13,7 @@ use sea_orm::{
 use sea_orm_audit::entity::audit_log;
 use sea_orm_audit::{AuditError, AuditedConnection, WrapperOptions};
 use sea_orm_audit_tests::fixtures::article;
-use sea_orm_audit_tests::{Backend, TestDb, TestResult, backend_test, create_table};
+use sea_orm_audit_tests::{TestDb, TestResult, backend_only_test, backend_test, create_table};
 use serde_json::json;
 
 use crate::common::{art, changes, session_id, trail, until_waiting_on};
@@ -70,6 +70,16 @@ async fn fail_audit_rows_named_boom(db: &TestDb) -> Result<(), DbErr> {
         }
     };
     db.execute_unprepared(sql).await.map(drop)
+}
+
+/// Another session's transaction holding the lock on article `id`, and that session's id.
+async fn hold_lock_on(db: &TestDb, id: i64) -> Result<(sea_orm::DatabaseTransaction, i64), DbErr> {
+    let holder = db.begin().await?;
+    holder
+        .execute_unprepared(&format!("UPDATE article SET views = views WHERE id = {id}"))
+        .await?;
+    let holder_id = session_id(&holder).await?;
+    Ok((holder, holder_id))
 }
 
 fn is_unrecorded(e: &DbErr) -> bool {
@@ -183,16 +193,8 @@ backend_test!(async fn every_inserted_row_is_recorded_under_its_stored_key(db) {
     Ok(())
 });
 
-/// MySQL only: the other backends have no key step.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_keys_follow_the_servers_step() {
-    sea_orm_audit_tests::run(
-        Backend::MySql,
-        "guarantees::generated_keys_follow_the_servers_step",
-        |db| Box::pin(async move { keys_with_a_step(&db).await }),
-    )
-    .await
-}
+// MySQL only: the other backends have no key step.
+backend_only_test!(MySql, async fn generated_keys_follow_the_servers_step(db) => keys_with_a_step(db));
 
 async fn keys_with_a_step(db: &TestDb) -> TestResult {
     sea_orm_audit::register::<article::Entity>();
@@ -281,18 +283,10 @@ backend_test!(async fn locking_reads_pass_through(db) {
     Ok(())
 });
 
-/// PostgreSQL, READ COMMITTED: a bulk write on the Rust path (here forced with
-/// `one_statement(false)`) changes exactly the rows whose before-images it locked,
-/// even when a matching row is committed while it waits for its lock.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bulk_write_changes_only_the_rows_it_recorded() {
-    sea_orm_audit_tests::run(
-        Backend::Postgres,
-        "guarantees::a_bulk_write_changes_only_the_rows_it_recorded",
-        |db| Box::pin(async move { rows_committed_while_waiting(&db).await }),
-    )
-    .await
-}
+// PostgreSQL, READ COMMITTED: a bulk write on the Rust path (here forced with
+// `one_statement(false)`) changes exactly the rows whose before-images it locked,
+// even when a matching row is committed while it waits for its lock.
+backend_only_test!(Postgres, async fn a_bulk_write_changes_only_the_rows_it_recorded(db) => rows_committed_while_waiting(db));
 
 async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
     use sea_orm::sea_query::Expr;
@@ -307,14 +301,7 @@ async fn rows_committed_while_waiting(db: &TestDb) -> TestResult {
         let prefix = format!("x{i}-");
         let a = art(&format!("{prefix}a")).insert(&**db).await?;
         // Another session holds the lock on `a`.
-        let holder = db.begin().await?;
-        holder
-            .execute_unprepared(&format!(
-                "UPDATE article SET views = views WHERE id = {}",
-                a.id
-            ))
-            .await?;
-        let holder_id = session_id(&holder).await?;
+        let (holder, holder_id) = hold_lock_on(db, a.id).await?;
         let conn = audited.clone();
         let filter = article::Column::Title.starts_with(prefix.as_str());
         let write = tokio::spawn(async move {
@@ -385,14 +372,7 @@ async fn cancelled_while_waiting(db: &TestDb) -> TestResult {
         WrapperOptions::default().one_statement(false),
     );
     let a = art("a").insert(&**db).await?;
-    let holder = db.begin().await?;
-    holder
-        .execute_unprepared(&format!(
-            "UPDATE article SET views = views WHERE id = {}",
-            a.id
-        ))
-        .await?;
-    let holder_id = session_id(&holder).await?;
+    let (holder, holder_id) = hold_lock_on(db, a.id).await?;
 
     let txn = audited.begin().await?;
     let write = article::Entity::update_many()
@@ -419,25 +399,9 @@ async fn cancelled_while_waiting(db: &TestDb) -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_write_refuses_the_commit_postgres() {
-    sea_orm_audit_tests::run(
-        Backend::Postgres,
-        "guarantees::a_cancelled_write_refuses_the_commit_postgres",
-        |db| Box::pin(async move { cancelled_while_waiting(&db).await }),
-    )
-    .await
-}
+backend_only_test!(Postgres, async fn a_cancelled_write_refuses_the_commit_postgres(db) => cancelled_while_waiting(db));
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_cancelled_before_it_runs_still_commits_mysql() {
-    sea_orm_audit_tests::run(
-        Backend::MySql,
-        "guarantees::a_write_cancelled_before_it_runs_still_commits_mysql",
-        |db| Box::pin(async move { cancelled_while_waiting(&db).await }),
-    )
-    .await
-}
+backend_only_test!(MySql, async fn a_write_cancelled_before_it_runs_still_commits_mysql(db) => cancelled_while_waiting(db));
 
 backend_test!(async fn an_unaudited_statement_whose_row_fails_refuses_the_commit(db) {
     sea_orm_audit::register::<article::Entity>();
@@ -473,30 +437,14 @@ backend_test!(async fn an_unaudited_statement_whose_row_fails_refuses_the_commit
     Ok(())
 });
 
-/// MariaDB: a deadlock rolls back the whole transaction, earlier audited changes
-/// included. The auditing transaction must then refuse to commit: writing its pending
-/// rows afterwards would record changes that were undone, outside any transaction.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadlock_refuses_the_commit_mysql() {
-    sea_orm_audit_tests::run(
-        Backend::MySql,
-        "guarantees::a_deadlock_refuses_the_commit_mysql",
-        |db| Box::pin(async move { deadlocked(&db, false).await }),
-    )
-    .await
-}
+// MariaDB: a deadlock rolls back the whole transaction, earlier audited changes
+// included. The auditing transaction must then refuse to commit: writing its pending
+// rows afterwards would record changes that were undone, outside any transaction.
+backend_only_test!(MySql, async fn a_deadlock_refuses_the_commit_mysql(db) => deadlocked(db, false));
 
-/// The same with the deadlock in a savepoint: MySQL rolls back the whole transaction,
-/// so the transaction around it must refuse too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadlock_in_a_savepoint_refuses_the_outer_commit_mysql() {
-    sea_orm_audit_tests::run(
-        Backend::MySql,
-        "guarantees::a_deadlock_in_a_savepoint_refuses_the_outer_commit_mysql",
-        |db| Box::pin(async move { deadlocked(&db, true).await }),
-    )
-    .await
-}
+// The same with the deadlock in a savepoint: MySQL rolls back the whole transaction,
+// so the transaction around it must refuse too.
+backend_only_test!(MySql, async fn a_deadlock_in_a_savepoint_refuses_the_outer_commit_mysql(db) => deadlocked(db, true));
 
 async fn deadlocked(db: &TestDb, in_savepoint: bool) -> TestResult {
     use sea_orm::sea_query::Expr;

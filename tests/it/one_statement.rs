@@ -16,9 +16,9 @@ use sea_orm_audit_tests::fixtures::wide::{self, Mood};
 use sea_orm_audit_tests::{Backend, backend_test};
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use crate::common::trail;
+use crate::common::{counting, trail};
 
 fn naive(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32, micro: u32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(y, m, d)
@@ -155,12 +155,7 @@ backend_test!(async fn one_statement_rows_match_the_rust_path(db) {
     let expected = rows(&db.db).await?;
     audit_log::Entity::delete_many().exec(&db.db).await?;
 
-    let statements = Arc::new(AtomicUsize::new(0));
-    let mut counted = db.db.clone();
-    let counter = Arc::clone(&statements);
-    counted.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    let (counted, statements) = counting(&db.db);
     let one = AuditedConnection::new(counted);
     let affected_one = ctx.scope(scenario(&one, db.backend)).await?;
     let got = rows(&db.db).await?;

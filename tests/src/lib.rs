@@ -397,3 +397,31 @@ macro_rules! backend_test {
         }
     };
 }
+
+/// Defines one test that runs on one backend only, for behaviour that exists on that
+/// backend alone:
+///
+/// ```ignore
+/// backend_only_test!(MySql, async fn key_step(db) => keys_with_a_step(db, 3));
+/// ```
+/// expands to a test `key_step` running `keys_with_a_step(db, 3)` in a fresh database
+/// of that backend, with `db: &TestDb`.
+#[macro_export]
+macro_rules! backend_only_test {
+    ($backend:ident, async fn $name:ident($db:ident) => $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $crate::run(
+                $crate::Backend::$backend,
+                concat!(module_path!(), "::", stringify!($name)),
+                |db| {
+                    Box::pin(async move {
+                        let $db: &$crate::TestDb = &db;
+                        $body.await
+                    })
+                },
+            )
+            .await
+        }
+    };
+}
